@@ -1,0 +1,51 @@
+"""Loan events: the inputs the engine replays. Every event carries an external id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from arrears.book.terms import Component
+
+
+class EventKind(StrEnum):
+    PAYMENT = "payment"
+    WAIVER = "waiver"
+    WRITE_OFF = "write-off"
+    REVERSAL = "reversal"
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    event_id: str
+    value_date: date
+    amount: int
+    channel: str = ""
+
+    kind = EventKind.PAYMENT
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    """Forgive ``amount`` (or all outstanding when ``None``) of one component, oldest first."""
+
+    event_id: str
+    value_date: date
+    component: Component
+    amount: int | None = None
+    reason: str = ""
+
+    kind = EventKind.WAIVER
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOff:
+    event_id: str
+    value_date: date
+    reason: str = ""
+
+    kind = EventKind.WRITE_OFF
+
+
+LoanEvent = Payment | Waiver | WriteOff
