@@ -1,0 +1,1 @@
+"""The ingestion data contract (fields, zh/en) and vectorised row validation (pure)."""

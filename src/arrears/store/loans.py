@@ -1,0 +1,274 @@
+"""Loan repository: terms and engine state in and out of the database, events, journal rows.
+
+Reads and writes go through the raw DBAPI connection in bulk (see ``bulk``) because posting
+moves millions of rows; values are converted here so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from arrears.book.engine import ACCOUNTS, Entry, Line, LoanEngine, LoanStatus
+from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff
+from arrears.book.terms import (
+    AllocationScope,
+    Component,
+    DpdGrace,
+    GracePenalty,
+    LoanTerms,
+    Method,
+    Overpayment,
+    Waterfall,
+)
+from arrears.calendar import DayCount, MonthEnd, Period
+from arrears.money import Rounding
+from arrears.store import schema
+from arrears.store.bulk import insert_rows, is_postgres, select_in, update_rows
+
+TERM_COLUMNS = (
+    "loan_id", "currency", "principal", "annual_rate", "repayment_method", "term_count",
+    "period", "disbursed_on", "first_due_on", "basis", "rounding", "month_end", "upfront_fee",
+    "service_fee_rate", "service_fee_fixed", "late_fee_fixed", "late_fee_rate",
+    "penalty_rate_multiplier", "penalty_rate", "penalty_on_interest", "grace_days",
+    "grace_penalty", "dpd_grace", "waterfall", "allocation_scope", "overpayment",
+)
+STATE_COLUMNS = ("status", "accrued_through", "credit", "recovered", "closed_on", "next_seq",
+                 "version")
+LINE_COLUMNS = (
+    "loan_id", "seq", "n", "start_on", "due_on", "principal", "interest", "fee",
+    *(f"{m}_{c}" for m in ("charged", "paid", "waived", "written_off")
+      for c in schema.COMPONENT_COLUMNS),
+    "pending_penalty", "grace_done", "live",
+)
+JOURNAL_COLUMNS = ("loan_id", "event_id", "kind", "value_date", "posted_at", "reverses",
+                   *ACCOUNTS)
+EVENT_COLUMNS = ("event_id", "loan_id", "kind", "value_date", "amount", "component", "channel",
+                 "occurred_at", "target_event_id", "reason", "actor", "status", "content_hash",
+                 "ingest_run_id", "recorded_at")
+
+
+def _d(v: Any) -> date | None:
+    """A date from either backend (SQLite hands back ISO strings)."""
+    if v is None or isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v)[:10])
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def _out(v: Any, pg: bool) -> Any:
+    """A Python value as the raw driver wants it (SQLite: ISO strings for dates)."""
+    if pg or v is None:
+        return v
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, Decimal):
+        return str(v)
+    return v
+
+
+def terms_from_row(r: Sequence[Any]) -> LoanTerms:
+    """``LoanTerms`` from a row in ``TERM_COLUMNS`` order."""
+    (_id, currency, principal, rate, method, term_count, period, disbursed, first_due, basis,
+     rounding, month_end, upfront, sfr, sff, lff, lfr, mult, prate, poi, grace, gpen, dgrace,
+     wf, scope, over) = r
+    return LoanTerms(
+        principal=int(principal), annual_rate=Decimal(str(rate)), method=Method(method),
+        term_count=int(term_count), period=Period.parse(period), start=_d(disbursed),  # type: ignore[arg-type]
+        currency=currency, first_due=_d(first_due), basis=DayCount(basis),
+        rounding=Rounding(rounding), month_end=MonthEnd(month_end), upfront_fee=int(upfront),
+        service_fee_rate=Decimal(str(sfr)), service_fee_fixed=int(sff),
+        late_fee_fixed=int(lff), late_fee_rate=Decimal(str(lfr)),
+        penalty_multiplier=Decimal(str(mult)), penalty_rate=_dec(prate),
+        penalty_on_interest=bool(poi), grace_days=int(grace),
+        grace_penalty=GracePenalty(gpen), dpd_grace=DpdGrace(dgrace),
+        waterfall=Waterfall(tuple(Component(c) for c in wf.split(",")),
+                            AllocationScope(scope)),
+        overpayment=Overpayment(over),
+    )
+
+
+def terms_columns(t: LoanTerms) -> dict[str, Any]:
+    """The loans-table columns that store ``t`` (inverse of ``terms_from_row``)."""
+    return {
+        "currency": t.currency, "principal": t.principal, "annual_rate": t.annual_rate,
+        "repayment_method": t.method.value, "term_count": t.term_count,
+        "period": str(t.period), "disbursed_on": t.start, "first_due_on": t.first_due,
+        "basis": t.basis.value, "rounding": t.rounding.value, "month_end": t.month_end.value,
+        "upfront_fee": t.upfront_fee, "service_fee_rate": t.service_fee_rate,
+        "service_fee_fixed": t.service_fee_fixed, "late_fee_fixed": t.late_fee_fixed,
+        "late_fee_rate": t.late_fee_rate, "penalty_rate_multiplier": t.penalty_multiplier,
+        "penalty_rate": t.penalty_rate, "penalty_on_interest": t.penalty_on_interest,
+        "grace_days": t.grace_days, "grace_penalty": t.grace_penalty.value,
+        "dpd_grace": t.dpd_grace.value,
+        "waterfall": ",".join(c.value for c in t.waterfall.order),
+        "allocation_scope": t.waterfall.scope.value, "overpayment": t.overpayment.value,
+    }
+
+
+def line_from_row(r: Sequence[Any]) -> Line:
+    ln = Line(int(r[1]), int(r[2]), _d(r[3]), _d(r[4]), int(r[5]), int(r[6]), int(r[7]))  # type: ignore[arg-type]
+    ln.charged = [int(x) for x in r[8:12]]
+    ln.paid = [int(x) for x in r[12:16]]
+    ln.waived = [int(x) for x in r[16:20]]
+    ln.written_off = [int(x) for x in r[20:24]]
+    ln.pending_penalty = int(r[24])
+    ln.grace_done = bool(r[25])
+    ln.live = bool(r[26])
+    return ln
+
+
+def line_row(loan_id: str, ln: Line) -> tuple[Any, ...]:
+    return (loan_id, ln.seq, ln.n, ln.start_on, ln.due_on, ln.principal, ln.interest, ln.fee,
+            *ln.charged, *ln.paid, *ln.waived, *ln.written_off, ln.pending_penalty,
+            ln.grace_done, ln.live)
+
+
+@dataclass(slots=True)
+class Loaded:
+    """An engine as loaded, with what is needed to write back only what changed."""
+
+    engine: LoanEngine
+    version: int
+    lines_before: dict[int, tuple[Any, ...]]
+
+
+def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]:
+    """Engines for the given loans from their stored state (missing ids are absent)."""
+    pg = is_postgres(conn)
+    cols = ", ".join((*TERM_COLUMNS, *STATE_COLUMNS))
+    rows = select_in(conn, f"SELECT {cols} FROM loans WHERE loan_id {{in}}", loan_ids)
+    lines: dict[str, list[Line]] = {}
+    before: dict[str, dict[int, tuple[Any, ...]]] = {}
+    lcols = ", ".join(LINE_COLUMNS)
+    for r in select_in(conn, f"SELECT {lcols} FROM instalments WHERE loan_id {{in}}", loan_ids):
+        ln = line_from_row(r)
+        lines.setdefault(r[0], []).append(ln)
+        before.setdefault(r[0], {})[ln.seq] = line_row(r[0], ln)
+    out: dict[str, Loaded] = {}
+    nt = len(TERM_COLUMNS)
+    for r in rows:
+        loan_id = r[0]
+        terms = terms_from_row(r[:nt])
+        status, through, credit, recovered, closed_on, next_seq, version = r[nt:]
+        ls = sorted(lines.get(loan_id, []), key=lambda x: x.seq)
+        eng = LoanEngine(terms, ls, accrued_through=_d(through),  # type: ignore[arg-type]
+                         status=LoanStatus(status), credit=int(credit),
+                         recovered=int(recovered), closed_on=_d(closed_on))
+        eng.next_seq = int(next_seq)
+        out[loan_id] = Loaded(eng, int(version), before.get(loan_id, {}))
+    del pg
+    return out
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Another writer changed the loan since it was loaded; retry the operation."""
+
+
+def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
+    """Write back loan state and the instalment lines that changed (optimistic versioning)."""
+    pg = is_postgres(conn)
+    state_rows = []
+    new_lines: list[tuple[Any, ...]] = []
+    changed: list[tuple[Any, ...]] = []
+    for loan_id, ld in loaded.items():
+        e = ld.engine
+        state_rows.append(tuple(_out(v, pg) for v in (
+            e.status.value, e.accrued_through, e.credit, e.recovered, e.closed_on, e.next_seq,
+            ld.version + 1, loan_id, ld.version)))
+        for ln in e.lines:
+            row = line_row(loan_id, ln)
+            old = ld.lines_before.get(ln.seq)
+            if old is None:
+                new_lines.append(tuple(_out(v, pg) for v in row))
+            elif old != row:
+                changed.append(tuple(_out(v, pg) for v in (*row[5:], loan_id, ln.seq)))
+        ld.version += 1
+        ld.lines_before = {ln.seq: line_row(loan_id, ln) for ln in e.lines}
+    _update_state(conn, state_rows)
+    update_rows(conn, schema.instalments, ("loan_id", "seq"), LINE_COLUMNS[5:], changed)
+    insert_rows(conn, schema.instalments, LINE_COLUMNS, new_lines)
+
+
+def _update_state(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    cols = ("status", "accrued_through", "credit", "recovered", "closed_on", "next_seq",
+            "version")
+    raw = conn.connection.driver_connection
+    ph = "%s" if is_postgres(conn) else "?"
+    sql = (f"UPDATE loans SET {', '.join(f'{c} = {ph}' for c in cols)} "
+           f"WHERE loan_id = {ph} AND version = {ph}")
+    if is_postgres(conn):
+        if len(rows) > 200:
+            update_rows(conn, schema.loans, ("loan_id",), cols, [r[:-1] for r in rows])
+            return
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            for r in rows:
+                cur.execute(sql, r)
+                if cur.rowcount != 1:
+                    raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
+        return
+    for r in rows:
+        cur = raw.execute(sql, r)  # type: ignore[union-attr]
+        if cur.rowcount != 1:
+            raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
+
+
+def insert_new_loan(conn: Connection, loan_row: dict[str, Any], engine: LoanEngine) -> None:
+    """Not used in bulk paths; see services.booking for the batch version."""
+    conn.execute(schema.loans.insert().values(**loan_row))
+
+
+def journal_rows(loan_id: str, entries: Iterable[Entry], posted_at: datetime,
+                 pg: bool) -> list[tuple[Any, ...]]:
+    rows = []
+    for e in entries:
+        amounts = e.amounts
+        rows.append((loan_id, e.event_id, e.kind.value, _out(e.value_date, pg),
+                     _out(posted_at, pg), None, *(amounts.get(a, 0) for a in ACCOUNTS)))
+    return rows
+
+
+def write_journal(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    return insert_rows(conn, schema.journal, JOURNAL_COLUMNS, rows)
+
+
+def event_from_row(kind: str, event_id: str, value_date: Any, amount: Any, component: Any,
+                   channel: Any, reason: Any) -> LoanEvent:
+    d = _d(value_date)
+    assert d is not None
+    if kind == "payment":
+        return Payment(event_id, d, int(amount), channel or "")
+    if kind == "waiver":
+        return Waiver(event_id, d, Component(component),
+                      None if amount is None else int(amount), reason or "")
+    if kind == "write-off":
+        return WriteOff(event_id, d, reason or "")
+    raise ValueError(f"event {event_id}: kind {kind!r} is not replayable")
+
+
+def effective_events(conn: Connection, loan_id: str) -> list[LoanEvent]:
+    """The loan's events that count, in the order the engine replays them."""
+    ph = "%s" if is_postgres(conn) else "?"
+    raw = conn.connection.driver_connection
+    sql = (f"SELECT kind, event_id, value_date, amount, component, channel, reason "
+           f"FROM loan_events WHERE loan_id = {ph} AND status = 'effective' "
+           f"AND kind IN ('payment', 'waiver', 'write-off') ORDER BY value_date, id")
+    if is_postgres(conn):
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(sql, (loan_id,))
+            rows = cur.fetchall()
+    else:
+        rows = raw.execute(sql, (loan_id,)).fetchall()  # type: ignore[union-attr]
+    return [event_from_row(*r) for r in rows]
