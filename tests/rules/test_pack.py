@@ -215,10 +215,11 @@ def test_overlay_wins_on_the_same_date_and_reload_sees_edits(tmp_path: Path) -> 
     overlay = tmp_path / "lpr.csv"
     _write(overlay, "effective_date,lpr_1y_pct,lpr_5y_pct,note\n2025-05-20,2.95,3.50,corr\n")
     assert load_pack("CN", tmp_path).lpr_1y(date(2025, 6, 1)).one_year == Decimal("0.0295")
-    _write(overlay, "effective_date,lpr_1y_pct,lpr_5y_pct,note\n"
-                    "2025-05-20,3.00,3.50,back to the published value\n")
+    # same size, same mtime: an edit within one filesystem time tick is still seen
     st = overlay.stat()
-    os.utime(overlay, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a later edit
+    _write(overlay, "effective_date,lpr_1y_pct,lpr_5y_pct,note\n2025-05-20,3.00,3.50,corr\n")
+    os.utime(overlay, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert overlay.stat().st_size == st.st_size
     again = load_pack("CN", tmp_path)
     assert again.lpr_1y(date(2025, 6, 1)).one_year == Decimal("0.03")
 

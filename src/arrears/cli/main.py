@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from arrears.cli import calc
+from arrears.cli import calc, rules
 
 app = typer.Typer(
     name="arrears",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(calc.app, name="calc", help="Calculators: schedules, APR, legal caps (计算器).")
+app.add_typer(rules.app, name="rules", help="Rule packs: LPR fixings, operator overlay (规则包).")
 
 
 def main() -> None:  # pragma: no cover - console script

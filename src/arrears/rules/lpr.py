@@ -207,16 +207,17 @@ def make_fixing(effective_date: str | date, one_year_pct: str, five_year_pct: st
                      parse_pct(five_year_pct, "lpr_5y_pct"), note.strip(), source)
 
 
-def read_lpr_csv(text: str, file: str, source: Source, first_allowed: date | None = None
-                 ) -> tuple[list[LprFixing], list[RowProblem]]:
-    """Parse an LPR CSV. Good rows are returned, bad rows are reported — never dropped
-    silently. A date repeated within the file with different values rejects the later row."""
+def read_lpr_rows(text: str, file: str, source: Source, first_allowed: date | None = None
+                  ) -> tuple[list[tuple[int, LprFixing]], list[RowProblem]]:
+    """Parse an LPR CSV into ``(row number, fixing)`` pairs (row 1 is the header). Good rows
+    are returned, bad rows reported — never dropped silently. A date repeated in the file with
+    different values rejects the later row; an exact repeat is kept once."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS[:3] if c not in (reader.fieldnames or [])]
     if missing:
         return [], [RowProblem(file, 1, ", ".join(missing),
                                f"missing column(s); expected header {','.join(COLUMNS)}")]
-    good: dict[date, LprFixing] = {}
+    good: dict[date, tuple[int, LprFixing]] = {}
     problems: list[RowProblem] = []
     for row_no, row in enumerate(reader, start=2):
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
@@ -231,12 +232,22 @@ def read_lpr_csv(text: str, file: str, source: Source, first_allowed: date | Non
             continue
         fixing = LprFixing(d, one, five, (row.get("note") or "").strip(), source)
         earlier = good.get(d)
-        if earlier is not None and not earlier.same_values(fixing):
-            problems.append(RowProblem(file, row_no, "effective_date",
-                                       f"{d.isoformat()} appears twice with different values"))
+        if earlier is not None:
+            if not earlier[1].same_values(fixing):
+                problems.append(RowProblem(
+                    file, row_no, "effective_date",
+                    f"{d.isoformat()} appears again (first on row {earlier[0]}) with "
+                    "different values"))
             continue
-        good[d] = fixing
-    return sorted(good.values(), key=lambda f: f.effective_date), problems
+        good[d] = (row_no, fixing)
+    return sorted(good.values(), key=lambda rf: rf[1].effective_date), problems
+
+
+def read_lpr_csv(text: str, file: str, source: Source, first_allowed: date | None = None
+                 ) -> tuple[list[LprFixing], list[RowProblem]]:
+    """``read_lpr_rows`` without the row numbers: the fixings in date order, and problems."""
+    rows, problems = read_lpr_rows(text, file, source, first_allowed)
+    return [f for _, f in rows], problems
 
 
 def lpr_csv_text(fixings: Iterable[LprFixing]) -> str:

@@ -2,7 +2,7 @@
 
 ``load_pack("CN")`` reads ``rules/CN/pack.yaml`` and the LPR table it names, then merges the
 operator's overlay (``<ARREARS_HOME>/rules/CN/lpr.csv``) over the shipped fixings — the overlay
-wins on the same effective date. Loaded packs are cached per code and overlay file state, so a
+wins on the same effective date. Loaded packs are cached per code and overlay content, so a
 fixing the operator adds is seen by the next ``load_pack`` call.
 """
 
@@ -96,18 +96,19 @@ def load_pack(code: str = "CN", overlay_dir: Path | None = None) -> RulePack:
     if not _CODE.match(code) or code not in available_packs():
         raise PackError(f"no rule pack {code!r}; available: {', '.join(available_packs())}")
     overlay_file = None if overlay_dir is None else overlay_dir / OVERLAY_LPR
-    stamp: tuple[int, int] | None = None
+    # The overlay's content (a few KB) is the cache key rather than its mtime: two edits within
+    # one mtime tick, or a restored backup, can never serve a stale table.
+    overlay_text = None
     if overlay_file is not None and overlay_file.is_file():
-        st = overlay_file.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-    return _load(code, None if overlay_dir is None else str(overlay_dir), stamp)
+        try:
+            overlay_text = overlay_file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            raise PackError(f"{overlay_file}: cannot be read as UTF-8 text: {e}") from None
+    return _load(code, None if overlay_dir is None else str(overlay_dir), overlay_text)
 
 
 @lru_cache(maxsize=32)
-def _load(code: str, overlay_dir: str | None, stamp: tuple[int, int] | None) -> RulePack:
-    # ``stamp`` (mtime, size of the overlay) is only part of the cache key: a changed overlay
-    # file is a different key, so it is read again.
-    del stamp
+def _load(code: str, overlay_dir: str | None, overlay_text: str | None) -> RulePack:
     base = resources.files("arrears.rules").joinpath(code)
     file = f"rules/{code}/pack.yaml"
     try:
@@ -122,21 +123,20 @@ def _load(code: str, overlay_dir: str | None, stamp: tuple[int, int] | None) -> 
     odir = None if overlay_dir is None else Path(overlay_dir)
     if doc.has("lpr"):
         lpr = _load_lpr(code, doc.node("lpr"), base.joinpath(doc.node("lpr").text("file")),
-                        None if odir is None else odir / OVERLAY_LPR)
+                        None if odir is None else odir / OVERLAY_LPR, overlay_text)
     return RulePack(code=code, name=doc.text("name"), currency=doc.text("currency"),
                     version=doc.text("version"), reference=doc.text("reference", ""),
                     caps=caps, lpr=lpr, overlay_dir=odir)
 
 
 def _load_lpr(code: str, node: Node, shipped: resources.abc.Traversable,
-              overlay: Path | None) -> LprSeries:
+              overlay: Path | None, overlay_text: str | None) -> LprSeries:
     first = node.day("first_fixing")
     name = f"rules/{code}/{node.text('file')}"
     fixings, problems = read_lpr_csv(shipped.read_text("utf-8"), name, Source.SHIPPED, first)
     extra: list[LprFixing] = []
-    if overlay is not None and overlay.is_file():
-        extra, more = read_lpr_csv(overlay.read_text("utf-8"), str(overlay), Source.OVERLAY,
-                                   first)
+    if overlay is not None and overlay_text is not None:
+        extra, more = read_lpr_csv(overlay_text, str(overlay), Source.OVERLAY, first)
         problems += more
     if problems:
         raise PackError("LPR table has bad rows — fix them (nothing was loaded):\n  "
