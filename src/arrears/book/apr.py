@@ -225,8 +225,7 @@ def _per_year_text(per_year: Fraction) -> str:
         f"{per_year.numerator}/{per_year.denominator}")
 
 
-def apr_of_regular_flows(values: Sequence[int], period: Period, currency: str = "CNY",
-                         what: str = "flows") -> Apr:
+def apr_of_regular_flows(values: Sequence[int], period: Period, what: str = "flows") -> Apr:
     """APR of flows in minor units, one per period from t = 0 (lender's view: the
     disbursement negative, repayments positive)."""
     i = irr(values)
@@ -245,7 +244,7 @@ def apr_of_flows(disbursed: int, payment: int, count: int, period: Period,
         raise AprError("disbursed and payment must be positive and count at least 1")
     what = (f"{fmt(disbursed, currency)} disbursed, {count} × {fmt(payment, currency)} "
             f"every {period}")
-    return apr_of_regular_flows([-disbursed, *([payment] * count)], period, currency, what)
+    return apr_of_regular_flows([-disbursed, *([payment] * count)], period, what)
 
 
 def apr_of_dated_flows(flows: Sequence[tuple[date, int]], period: Period,
@@ -295,4 +294,4 @@ def apr_of_loan(terms: LoanTerms) -> Apr:
     if terms.method is Method.BULLET:
         # one payment after term_count periods: place it there on the regular period grid
         values = [-terms.net_disbursed, *([0] * (terms.term_count - 1)), flows[-1][1]]
-    return apr_of_regular_flows(values, terms.period, terms.currency, what)
+    return apr_of_regular_flows(values, terms.period, what)

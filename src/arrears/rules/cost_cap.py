@@ -5,7 +5,8 @@ lending, financial loans). Within a family the regime in force on the contract-f
 applies; a family may also carry a *transition* (CN: 民间借贷规定 Art. 31) that splits a loan's
 life into segments under an old and a new regime depending on the filing date.
 
-Everything here is pure: the LPR series is passed in, dates are arguments.
+Everything here is pure: the LPR series is passed in, dates are arguments. The YAML is read
+into these types by ``cost_cap_data``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
 
 from arrears.book.terms import LenderType
 from arrears.rules.errors import PackError, RuleError
 from arrears.rules.lpr import LprFixing, LprSeries, Tenor, pct
-from arrears.rules.node import Node
 
 
 class CapError(RuleError):
@@ -153,27 +152,6 @@ class CapRules:
     families: Mapping[str, CapFamily]
     not_applicable: str | None = None
 
-    @classmethod
-    def from_node(cls, node: Node) -> CapRules:
-        if not node.flag("applicable", True):
-            return cls(MappingProxyType({}), MappingProxyType({}),
-                       node.text("reason", "not applicable in this jurisdiction"))
-        families = {k: _family(k, node.node("families").node(k))
-                    for k in node.node("families").data}
-        types: dict[LenderType, str] = {}
-        mapping = node.node("lender_types")
-        for key in mapping.data:
-            try:
-                lt = LenderType(key)
-            except ValueError:
-                raise mapping.fail(key, f"unknown lender type; known: "
-                                   f"{', '.join(t.value for t in LenderType)}") from None
-            fam = mapping.text(key)
-            if fam not in families:
-                raise mapping.fail(key, f"no cap family {fam!r} in cost_caps.families")
-            types[lt] = fam
-        return cls(MappingProxyType(types), MappingProxyType(families))
-
     def cost_cap(self, lender_type: LenderType, formed_on: date, filed_on: date | None,
                  lpr: LprSeries | None, pack: str) -> CostCap:
         if self.not_applicable is not None:
@@ -277,54 +255,3 @@ def _evaluate(family: CapFamily, lender_type: LenderType, formed_on: date,
             f"the strictest segment, {pct(min(old.rate, new.rate))}, is the loan's cap")
     return CostCap(min(old.rate, new.rate), t.id, "; ".join([text, *notes]), (old, new),
                    lender_type, formed_on, filed_on)
-
-
-# --- parsing --------------------------------------------------------------------------------
-
-
-def _regime(n: Node) -> CapRegime:
-    try:
-        kind = CapKind(n.text("kind"))
-    except ValueError:
-        raise n.fail("kind", f"must be one of {', '.join(k.value for k in CapKind)}") from None
-    rid, zh, en, tag = n.text("id"), n.text("rule_zh"), n.text("rule_en"), n.text("tag")
-    since = n.optional_day("effective_from")
-    if kind is CapKind.FIXED:
-        return CapRegime(rid, kind, zh, en, tag, since, rate=n.decimal("rate"),
-                         void_above=n.optional_decimal("void_above"))
-    try:
-        tenor = Tenor(n.text("tenor", "1y"))
-        lpr_at = LprAt(n.text("lpr_at", "formation"))
-    except ValueError as e:
-        raise n.fail("tenor/lpr_at", str(e)) from None
-    return CapRegime(rid, kind, zh, en, tag, since, multiple=n.decimal("multiple"),
-                     tenor=tenor, lpr_at=lpr_at)
-
-
-def _family(family_id: str, n: Node) -> CapFamily:
-    regimes = tuple(_regime(r) for r in n.nodes("regimes"))
-    if not regimes:
-        raise n.fail("regimes", "a cap family needs at least one regime")
-    dated = [r.effective_from for r in regimes if r.effective_from is not None]
-    if dated != sorted(dated) or (len(dated) < len(regimes) and len(regimes) > 1):
-        raise n.fail("regimes", "list regimes by effective_from, earliest first; only a "
-                     "family's single regime may omit it")
-    transition = None
-    if n.has("transition"):
-        t = n.node("transition")
-        try:
-            transition = Transition(
-                id=t.text("id"), on=t.day("starts_on"), from_regime=t.text("from_regime"),
-                to_regime=t.text("to_regime"), lpr_at=LprAt(t.text("lpr_at")),
-                rule_zh=t.text("rule_zh"), rule_en=t.text("rule_en"), tag=t.text("tag"),
-                unknown_filing=UnknownFiling(t.text("unknown_filing", "lowest-known")))
-        except ValueError as e:
-            if isinstance(e, PackError):
-                raise
-            raise t.fail("lpr_at/unknown_filing", str(e)) from None
-        ids = {r.id for r in regimes}
-        for key in ("from_regime", "to_regime"):
-            if getattr(transition, key) not in ids:
-                raise t.fail(key, f"no regime {getattr(transition, key)!r} in this family")
-    return CapFamily(family_id, n.text("title", family_id), regimes, transition,
-                     n.texts("notes"))

@@ -20,6 +20,7 @@ import yaml
 
 from arrears.book.terms import LenderType
 from arrears.rules.cost_cap import CapRules, CostCap
+from arrears.rules.cost_cap_data import parse_cost_caps
 from arrears.rules.errors import PackError, RuleError
 from arrears.rules.lpr import (
     LprError,
@@ -117,7 +118,7 @@ def _load(code: str, overlay_dir: str | None, overlay_text: str | None) -> RuleP
         raise PackError(f"{file}: not valid YAML: {e}") from None
     if doc.text("code") != code:
         raise doc.fail("code", f"says {doc.text('code')!r} but the pack folder is {code!r}")
-    caps = (CapRules.from_node(doc.node("cost_caps")) if doc.has("cost_caps")
+    caps = (parse_cost_caps(doc.node("cost_caps")) if doc.has("cost_caps")
             else CapRules({}, {}, "this pack has no cost_caps section"))
     lpr = None
     odir = None if overlay_dir is None else Path(overlay_dir)
