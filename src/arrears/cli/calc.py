@@ -96,7 +96,7 @@ def _pack(code: str) -> RulePack:
     except PackError as e:
         if "no rule pack" in str(e):
             raise typer.BadParameter(str(e), param_hint="--pack") from None
-        err_console.print(f"[red]error:[/red] {e}", markup=False, highlight=False)
+        err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -48,7 +48,7 @@ def _pack(code: str) -> RulePack:
     except PackError as e:
         if "no rule pack" in str(e):
             raise typer.BadParameter(str(e), param_hint="--pack") from None
-        err_console.print(f"error: {e}", markup=False, highlight=False)
+        err_console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if pack.lpr is None:
         raise typer.BadParameter(f"rule pack {pack.code} has no LPR series",
@@ -89,9 +89,9 @@ def _report(change: OverlayChange, json: bool) -> None:
             console.print(f"known    {f.effective_date}  (same values, {f.source.value})",
                           highlight=False)
         if change.written:
-            console.print(f"overlay written: {change.path}", highlight=False)
+            console.print(f"overlay written: {change.path}", highlight=False, soft_wrap=True)
     for p in change.rejected:
-        err_console.print(f"rejected: {p}", markup=False, highlight=False)
+        err_console.print(f"rejected: {p}", markup=False, highlight=False, soft_wrap=True)
 
 
 @lpr_app.command("list")
@@ -166,5 +166,5 @@ def import_(
     _report(change, json)
     if rejected:
         err_console.print(f"{len(rejected)} row(s) rejected; the good rows were kept",
-                          markup=False, highlight=False)
+                          markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
