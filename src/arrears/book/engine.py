@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
-from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff
+from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff, order_key
 from arrears.book.schedule import Instalment, Schedule, build_schedule, reschedule
 from arrears.book.terms import (
     COMPONENTS,
@@ -518,10 +518,11 @@ def replay(terms: LoanTerms, events: Iterable[LoanEvent], through: date | None =
            schedule: Schedule | None = None) -> LoanEngine:
     """The loan rebuilt from its terms and its effective events, in value-date order.
 
-    Ties on a date keep the given order (the order the events were recorded in).
+    Within a date events apply in the order they happened; ties keep the given order (the
+    order they were recorded in).
     """
     eng = LoanEngine.open(terms, schedule)
-    for ev in sorted(events, key=lambda ev: ev.value_date):
+    for ev in sorted(events, key=order_key):
         eng.apply(ev)
     if through is not None:
         eng.advance_to(through)

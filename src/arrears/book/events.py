@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from arrears.book.terms import Component
@@ -22,6 +22,7 @@ class Payment:
     value_date: date
     amount: int
     channel: str = ""
+    at: datetime | None = None  # when it happened (orders events within a value date)
 
     kind = EventKind.PAYMENT
 
@@ -35,6 +36,7 @@ class Waiver:
     component: Component
     amount: int | None = None
     reason: str = ""
+    at: datetime | None = None
 
     kind = EventKind.WAIVER
 
@@ -44,8 +46,15 @@ class WriteOff:
     event_id: str
     value_date: date
     reason: str = ""
+    at: datetime | None = None
 
     kind = EventKind.WRITE_OFF
 
 
 LoanEvent = Payment | Waiver | WriteOff
+
+
+def order_key(ev: LoanEvent) -> tuple[date, datetime]:
+    """Events apply in value-date order, and within a day in the order they happened (a
+    payment's arrival time, an operation's time); ties keep the order they were recorded in."""
+    return ev.value_date, ev.at or datetime.max

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from arrears.cli import calc, rules
+from arrears.cli import book, calc, loan, payment, rules
+from arrears.cli.demo import demo
+from arrears.cli.ingest import ingest
 
 app = typer.Typer(
     name="arrears",
@@ -15,6 +17,11 @@ app = typer.Typer(
 )
 app.add_typer(calc.app, name="calc", help="Calculators: schedules, APR, legal caps (计算器).")
 app.add_typer(rules.app, name="rules", help="Rule packs: LPR fixings, operator overlay (规则包).")
+app.command("demo")(demo)
+app.command("ingest")(ingest)
+app.add_typer(loan.app, name="loan", help="One loan: show, waive, write off (借据).")
+app.add_typer(payment.app, name="payment", help="Post or reverse a payment (还款).")
+app.add_typer(book.app, name="book", help="The whole book: reconcile (对账).")
 
 
 def main() -> None:  # pragma: no cover - console script

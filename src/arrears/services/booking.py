@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ from arrears.store import schema
 from arrears.store.bulk import insert_rows, is_postgres
 from arrears.store.loans import LINE_COLUMNS, _out, journal_rows, line_row, terms_columns
 
-CapChecker = Callable[[LoanTerms, LenderType, Any], Mapping[str, Any]]
+CapChecker = Callable[[LoanTerms, LenderType, date], Mapping[str, Any]]
 
 
 def terms_from_record(r: Mapping[str, Any]) -> LoanTerms:
@@ -76,7 +76,7 @@ class Booked:
 
 
 def book_loans(conn: Connection, records: Iterable[Mapping[str, Any]], run_id: int | None,
-               now: datetime, cap_check: CapChecker | None = None, pack: Any = None) -> Booked:
+               now: datetime, cap_check: CapChecker | None = None) -> Booked:
     """Book validated loan records. A record whose terms the engine refuses is rejected with
     the reason; an over-cap loan is booked and flagged with its excess (never dropped)."""
     pg = is_postgres(conn)
@@ -93,7 +93,7 @@ def book_loans(conn: Connection, records: Iterable[Mapping[str, Any]], run_id: i
             continue
         cap: Mapping[str, Any] = {}
         if cap_check is not None:
-            cap = cap_check(terms, LenderType(r["lender_type"]), pack)
+            cap = cap_check(terms, LenderType(r["lender_type"]), r["contract_signed_on"])
             if cap.get("cap_excess") and Decimal(cap["cap_excess"]) > 0:
                 out.over_cap += 1
         loan_id = r["loan_id"]

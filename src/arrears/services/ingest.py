@@ -110,7 +110,7 @@ class _Quarantine:
 
 
 def ingest_paths(paths: Sequence[Path], engine: Engine, settings: Settings, now: datetime,
-                 *, cap_check: CapChecker | None = None, pack: Any = None,
+                 *, cap_check: CapChecker | None = None,
                  progress: Progress | None = None, batch_loans: int = 2000) -> list[IngestReport]:
     """Ingest files in dependency order (borrowers, loans, payments)."""
     frames = []
@@ -123,14 +123,14 @@ def ingest_paths(paths: Sequence[Path], engine: Engine, settings: Settings, now:
         frames.append((ORDER[kind], p, kind, df))
     reports = []
     for _, p, kind, df in sorted(frames, key=lambda t: t[0]):
-        reports.append(_ingest_one(p, kind, df, engine, settings, now, cap_check, pack,
-                                   progress, batch_loans))
+        reports.append(_ingest_one(p, kind, df, engine, settings, now, cap_check, progress,
+                                   batch_loans))
     return reports
 
 
 def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, settings: Settings,
-                now: datetime, cap_check: CapChecker | None, pack: Any,
-                progress: Progress | None, batch_loans: int) -> IngestReport:
+                now: datetime, cap_check: CapChecker | None, progress: Progress | None,
+                batch_loans: int) -> IngestReport:
     rep = IngestReport(str(path), kind, rows_total=df.height)
     fields = CONTRACTS[kind]
     key = KEYS[kind]
@@ -163,7 +163,7 @@ def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, setting
     if kind == "borrowers":
         _write_borrowers(good, run_id, now, engine, rep)
     elif kind == "loans":
-        _write_loans(good, run_id, now, engine, rep, q, original, cap_check, pack, progress,
+        _write_loans(good, run_id, now, engine, rep, q, original, cap_check, progress,
                      batch_loans)
     else:
         _post_payments(good, run_id, now, engine, rep, q, original, progress, batch_loans)
@@ -243,13 +243,13 @@ def _write_borrowers(good: pl.DataFrame, run_id: int, now: datetime, engine: Eng
 
 def _write_loans(good: pl.DataFrame, run_id: int, now: datetime, engine: Engine,
                  rep: IngestReport, q: _Quarantine, original: pl.DataFrame,
-                 cap_check: CapChecker | None, pack: Any, progress: Progress | None,
+                 cap_check: CapChecker | None, progress: Progress | None,
                  batch: int) -> None:
     records = good.to_dicts()
     for i in range(0, len(records), batch):
         part = records[i:i + batch]
         with engine.begin() as conn:
-            booked = book_loans(conn, part, run_id, now, cap_check, pack)
+            booked = book_loans(conn, part, run_id, now, cap_check)
         rep.rows_new += booked.loans
         rep.over_cap += booked.over_cap
         for ref, reason in booked.rejected:
@@ -267,7 +267,7 @@ def _post_payments(good: pl.DataFrame, run_id: int, now: datetime, engine: Engin
     for pid, lid, amt, at, ch, h, row in good.select(
             "payment_id", "loan_id", "amount", "paid_at", "channel", "_hash", ROW).iter_rows():
         by_loan.setdefault(lid, []).append(NewEvent(
-            lid, Payment(pid, at.date(), amt, ch), h, occurred_at=at, ingest_run_id=run_id,
+            lid, Payment(pid, at.date(), amt, ch, at), h, occurred_at=at, ingest_run_id=run_id,
             ref=row))
     done = 0
     for i in range(0, len(loan_ids), batch):

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from arrears.book.engine import Entry, EngineError, LoanEngine, replay
-from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff
+from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff, order_key
 from arrears.store import schema
 from arrears.store.bulk import insert_rows, is_postgres
 from arrears.store.loans import (
@@ -116,13 +116,17 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
                                      f"{n.event.value_date} is before the loan started on "
                                      f"{start}") for n in early)
         news = sorted((n for n in news if n.event.value_date >= start),
-                      key=lambda n: n.event.value_date)
+                      key=lambda n: order_key(n.event))
         if not news:
             continue
-        if news[0].event.value_date < ld.engine.accrued_through:
+        first = order_key(news[0].event)
+        if first[0] < ld.engine.accrued_through or (ld.last_key is not None
+                                                     and first < ld.last_key):
             accepted = _restate(conn, loan_id, ld, news, posted_at, out)
         else:
             accepted = _apply_in_order(ld.engine, news, out)
+            if accepted:
+                ld.last_key = order_key(accepted[-1].event)
             incremental[loan_id] = ld
             entries = ld.engine.take_entries()
             _collect(out, entries)
@@ -179,18 +183,20 @@ def _restate(conn: Connection, loan_id: str, ld: Loaded, news: Sequence[NewEvent
         accepted.append(n)
         engine = trial
     reverse_journal(conn, loan_id, posted_at)
+    keys = [order_key(e) for e in (*existing, *(a.event for a in accepted))]
+    ld.last_key = max(keys) if keys else None
     entries = engine.take_entries()
     _collect(out, entries)
     out.journal_rows += write_journal(conn, journal_rows(loan_id, entries, posted_at,
                                                          is_postgres(conn)))
-    replace_state(conn, loan_id, Loaded(engine, ld.version, {}))
+    replace_state(conn, loan_id, Loaded(engine, ld.version, {}, ld.last_key))
     out.restated_loans += 1
     return accepted
 
 
 def _merge(existing: Sequence[LoanEvent], new: Sequence[LoanEvent]) -> list[LoanEvent]:
     # recorded events first on a tie: they were recorded earlier (stable sort)
-    return sorted([*existing, *new], key=lambda e: e.value_date)
+    return sorted([*existing, *new], key=order_key)
 
 
 def _replay(current: LoanEngine, existing: Sequence[LoanEvent], new: Sequence[LoanEvent],

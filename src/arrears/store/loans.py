@@ -39,7 +39,7 @@ TERM_COLUMNS = (
     "grace_penalty", "dpd_grace", "waterfall", "allocation_scope", "overpayment",
 )
 STATE_COLUMNS = ("status", "accrued_through", "credit", "recovered", "closed_on", "next_seq",
-                 "version")
+                 "last_event_on", "last_event_at", "version")
 LINE_COLUMNS = (
     "loan_id", "seq", "n", "start_on", "due_on", "principal", "interest", "fee",
     *(f"{m}_{c}" for m in ("charged", "paid", "waived", "written_off")
@@ -58,6 +58,12 @@ def _d(v: Any) -> date | None:
     if v is None or isinstance(v, date):
         return v
     return date.fromisoformat(str(v)[:10])
+
+
+def _dt(v: Any) -> datetime | None:
+    if v is None or isinstance(v, datetime):
+        return v
+    return datetime.fromisoformat(str(v))
 
 
 def _dec(v: Any) -> Decimal | None:
@@ -143,11 +149,11 @@ class Loaded:
     engine: LoanEngine
     version: int
     lines_before: dict[int, tuple[Any, ...]]
+    last_key: tuple[date, datetime] | None = None  # order key of the last event applied
 
 
 def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]:
     """Engines for the given loans from their stored state (missing ids are absent)."""
-    pg = is_postgres(conn)
     cols = ", ".join((*TERM_COLUMNS, *STATE_COLUMNS))
     rows = select_in(conn, f"SELECT {cols} FROM loans WHERE loan_id {{in}}", loan_ids)
     lines: dict[str, list[Line]] = {}
@@ -162,14 +168,15 @@ def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]
     for r in rows:
         loan_id = r[0]
         terms = terms_from_row(r[:nt])
-        status, through, credit, recovered, closed_on, next_seq, version = r[nt:]
+        (status, through, credit, recovered, closed_on, next_seq, last_on, last_at,
+         version) = r[nt:]
         ls = sorted(lines.get(loan_id, []), key=lambda x: x.seq)
         eng = LoanEngine(terms, ls, accrued_through=_d(through),  # type: ignore[arg-type]
                          status=LoanStatus(status), credit=int(credit),
                          recovered=int(recovered), closed_on=_d(closed_on))
         eng.next_seq = int(next_seq)
-        out[loan_id] = Loaded(eng, int(version), before.get(loan_id, {}))
-    del pg
+        last = (_d(last_on), _dt(last_at) or datetime.max) if last_on is not None else None
+        out[loan_id] = Loaded(eng, int(version), before.get(loan_id, {}), last)  # type: ignore[arg-type]
     return out
 
 
@@ -185,9 +192,12 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
     changed: list[tuple[Any, ...]] = []
     for loan_id, ld in loaded.items():
         e = ld.engine
+        last_on, last_at = ld.last_key if ld.last_key is not None else (None, None)
+        if last_at == datetime.max:
+            last_at = None
         state_rows.append(tuple(_out(v, pg) for v in (
             e.status.value, e.accrued_through, e.credit, e.recovered, e.closed_on, e.next_seq,
-            ld.version + 1, loan_id, ld.version)))
+            last_on, last_at, ld.version + 1, loan_id, ld.version)))
         for ln in e.lines:
             row = line_row(loan_id, ln)
             old = ld.lines_before.get(ln.seq)
@@ -203,8 +213,7 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
 
 
 def _update_state(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    cols = ("status", "accrued_through", "credit", "recovered", "closed_on", "next_seq",
-            "version")
+    cols = STATE_COLUMNS
     raw = conn.connection.driver_connection
     ph = "%s" if is_postgres(conn) else "?"
     sql = (f"UPDATE loans SET {', '.join(f'{c} = {ph}' for c in cols)} "
@@ -225,11 +234,6 @@ def _update_state(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
             raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
 
 
-def insert_new_loan(conn: Connection, loan_row: dict[str, Any], engine: LoanEngine) -> None:
-    """Not used in bulk paths; see services.booking for the batch version."""
-    conn.execute(schema.loans.insert().values(**loan_row))
-
-
 def journal_rows(loan_id: str, entries: Iterable[Entry], posted_at: datetime,
                  pg: bool) -> list[tuple[Any, ...]]:
     rows = []
@@ -245,16 +249,17 @@ def write_journal(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
 
 
 def event_from_row(kind: str, event_id: str, value_date: Any, amount: Any, component: Any,
-                   channel: Any, reason: Any) -> LoanEvent:
+                   channel: Any, reason: Any, at: Any) -> LoanEvent:
     d = _d(value_date)
     assert d is not None
+    when = _dt(at)
     if kind == "payment":
-        return Payment(event_id, d, int(amount), channel or "")
+        return Payment(event_id, d, int(amount), channel or "", when)
     if kind == "waiver":
         return Waiver(event_id, d, Component(component),
-                      None if amount is None else int(amount), reason or "")
+                      None if amount is None else int(amount), reason or "", when)
     if kind == "write-off":
-        return WriteOff(event_id, d, reason or "")
+        return WriteOff(event_id, d, reason or "", when)
     raise ValueError(f"event {event_id}: kind {kind!r} is not replayable")
 
 
@@ -262,9 +267,10 @@ def effective_events(conn: Connection, loan_id: str) -> list[LoanEvent]:
     """The loan's events that count, in the order the engine replays them."""
     ph = "%s" if is_postgres(conn) else "?"
     raw = conn.connection.driver_connection
-    sql = (f"SELECT kind, event_id, value_date, amount, component, channel, reason "
-           f"FROM loan_events WHERE loan_id = {ph} AND status = 'effective' "
-           f"AND kind IN ('payment', 'waiver', 'write-off') ORDER BY value_date, id")
+    sql = (f"SELECT kind, event_id, value_date, amount, component, channel, reason, "
+           f"COALESCE(occurred_at, recorded_at) FROM loan_events WHERE loan_id = {ph} "
+           f"AND status = 'effective' AND kind IN ('payment', 'waiver', 'write-off') "
+           f"ORDER BY value_date, COALESCE(occurred_at, recorded_at), id")
     if is_postgres(conn):
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(sql, (loan_id,))

@@ -122,6 +122,8 @@ loans = Table(
     Column("recovered", BigInteger, nullable=False, default=0),
     Column("closed_on", Date, nullable=True),
     Column("next_seq", Integer, nullable=False),
+    Column("last_event_on", Date, nullable=True),  # order key of the last event applied
+    Column("last_event_at", DateTime, nullable=True),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_loans_borrower", "borrower_id"),
     Index("ix_loans_status", "status"),

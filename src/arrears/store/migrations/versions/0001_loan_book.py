@@ -127,6 +127,8 @@ def upgrade() -> None:
     sa.Column('recovered', sa.BigInteger(), nullable=False),
     sa.Column('closed_on', sa.Date(), nullable=True),
     sa.Column('next_seq', sa.Integer(), nullable=False),
+    sa.Column('last_event_on', sa.Date(), nullable=True),
+    sa.Column('last_event_at', sa.DateTime(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['borrower_id'], ['borrowers.borrower_id'], name=op.f('fk_loans_borrower_id_borrowers')),
     sa.PrimaryKeyConstraint('loan_id', name=op.f('pk_loans'))
