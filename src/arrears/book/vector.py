@@ -65,6 +65,7 @@ _D30, _ACT_ACT = _BASES.index(DayCount.D30_360), _BASES.index(DayCount.ACT_ACT)
 _FRACTION_DEN = np.array([{DayCount.ACT_ACT: 365 * 366}.get(b, b.year_days) for b in _BASES],
                          dtype=np.int64)
 _MAX_DATE = date(9999, 12, 31)
+_INT128, _INT64 = pl.Int128(), pl.Int64()
 
 
 def rounding_code(mode: Rounding) -> int:
@@ -72,26 +73,32 @@ def rounding_code(mode: Rounding) -> int:
     return _ROUNDINGS.index(mode)
 
 
-def div_round_expr(num: pl.Expr, den: pl.Expr, mode: pl.Expr | Rounding) -> pl.Expr:
-    """``money.div_round(num, den, mode)`` row by row, exactly, on Int128.
+def div_round_expr(num: pl.Expr, den: pl.Expr, mode: pl.Expr | Rounding,
+                   dtype: pl.DataType = _INT128) -> pl.Expr:
+    """``money.div_round(num, den, mode)`` row by row, exactly, in ``dtype`` (Int128 unless
+    every value and product is known to fit a narrower integer type).
 
     ``mode`` is a ``Rounding`` or an expression of ``rounding_code`` values; ``den`` must be
     positive (every denominator here is). Evaluate it lazily so Polars computes the shared
-    sub-expressions (num, the quotient) once.
+    sub-expressions once.
     """
     code = pl.lit(rounding_code(mode), pl.Int8) if isinstance(mode, Rounding) else mode
-    n, d = num.cast(pl.Int128), den.cast(pl.Int128)
+    n, d = num.cast(dtype), den.cast(dtype)
     q = n // d  # floor division, as divmod in div_round: 0 <= r < d
-    r = n - q * d
+    return q + _rounds_up(n, d, q, n - q * d, code).cast(dtype)
+
+
+def _rounds_up(n: pl.Expr, d: pl.Expr, q: pl.Expr, r: pl.Expr, code: pl.Expr) -> pl.Expr:
+    """Whether ``div_round`` adds one to the floor quotient ``q`` of ``n / d`` (remainder r)."""
 
     def is_(m: Rounding) -> pl.Expr:
         return code == rounding_code(m)
 
     half = is_(Rounding.HALF_UP) | is_(Rounding.HALF_EVEN)
-    tie_up = (is_(Rounding.HALF_UP) & (n >= 0)) | (is_(Rounding.HALF_EVEN) & (q % 2 != 0))
+    tie_up = (is_(Rounding.HALF_UP) & (n >= 0)) | (is_(Rounding.HALF_EVEN) & ((q & 1) != 0))
     up = (is_(Rounding.CEILING) | (is_(Rounding.UP) & (n >= 0)) | (is_(Rounding.DOWN) & (n < 0))
           | (half & ((r * 2 > d) | ((r * 2 == d) & tie_up))))
-    return q + ((r != 0) & up).cast(pl.Int128)
+    return (r != 0) & up
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +117,10 @@ def build_schedules(loans: pl.DataFrame) -> pl.DataFrame:
 
 def build_schedules_traced(loans: pl.DataFrame) -> VectorBuild:
     """``build_schedules`` plus the count of loans that needed the exact fallback."""
-    frame = _validated(loans)
+    frame, order = _validated(loans)
     if frame.height == 0:
         return VectorBuild(pl.DataFrame(schema=OUTPUT_SCHEMA), 0)
-    book = _prepare(frame)
+    book = _prepare(frame, order)
     g = _grid(book)
     _check_magnitudes(book, g)
     payment, fallbacks = _level_payments(book, g)
@@ -147,14 +154,17 @@ class _Book:
     counts: list[int]  # loans with more than k instalments, for each k
     terms: Ints  # instalments (1 for a bullet loan)
     offset: Ints  # first output row of the loan (output is sorted by loan_id)
-    sorted_terms: Ints  # ``terms`` in loan_id order, for the output rows
+    months: _Months
     method: Ints
     month: Bools  # monthly unit (else days)
     step: Ints  # months or days per period (a bullet loan's one period spans them all)
-    anchor: Ints  # first_due if set, else start; due k is ``first + k`` steps from it
-    anchor_ym: Ints  # year × 12 + month − 1 of the anchor
+    # Due k is ``first + k`` periods from the anchor (first_due if set, else start), as
+    # ``_advance`` counts: month ``anchor_month + month_step × j``, day ``anchor_day`` (31
+    # for a month-end anchor under the month-end rule), plus ``day_step × j`` days.
+    anchor_month: Ints
     anchor_day: Ints
-    sticky: Bools  # month-end rule and the anchor is a month end: every due on a month end
+    month_step: Ints
+    day_step: Ints
     first: Ints  # 0 with first_due (it is due 1), else 1
     start: Ints
     regular0: Bools  # the first period is a whole regular period (see ``schedule.grid``)
@@ -164,12 +174,26 @@ class _Book:
     rate: Floats  # annual rate, float: only for the equal-instalment estimate
     rate_num: Ints
     rate_den: Ints
-    fee_num: Ints
-    fee_den: Ints
-    fee_fixed: Ints
     mode: Ints  # rounding_code
     actact: Ints  # positions of ACT/ACT loans (ascending, so a prefix slice is per k)
-    fee_rated: Ints  # positions of loans with a service fee rate
+    fees: _Fees
+    sorted_rows: Ints  # loan_id order, for the output rows: frame row,
+    sorted_terms: Ints  # instalments,
+    sorted_start: Ints  # start date,
+    sorted_fee_fixed: Ints  # fixed fee per instalment
+
+
+@dataclass(frozen=True, slots=True)
+class _Fees:
+    """Loans with a service fee rate: positions in the book (ascending, so the ones running at
+    period k are a prefix) and what ``fee_for`` needs of them."""
+
+    at: Ints
+    principal: Ints
+    num: Ints
+    den: Ints
+    fden: Ints
+    mode: Ints
 
 
 def _reject(frame: pl.DataFrame, bad: pl.Series | pl.Expr, field: str, why: str) -> None:
@@ -181,30 +205,41 @@ def _reject(frame: pl.DataFrame, bad: pl.Series | pl.Expr, field: str, why: str)
         raise ValueError(f"loans {ids}{more}: {field} {why}")
 
 
-def _validated(loans: pl.DataFrame) -> pl.DataFrame:
-    """The input cast to ``INPUT_SCHEMA`` and sorted by loan_id, or an error naming bad rows."""
+def _validated(loans: pl.DataFrame) -> tuple[pl.DataFrame, Ints]:
+    """The input cast to ``INPUT_SCHEMA`` and the row order that sorts it by loan_id, or an
+    error naming bad rows."""
     missing = [c for c in INPUT_SCHEMA if c not in loans.columns]
     if missing:
         raise ValueError(f"the loans frame lacks columns {missing}")
     for name in ("annual_rate", "service_fee_rate"):
         if loans.schema[name] != pl.String:  # a float rate would already have lost exactness
             raise TypeError(f"{name} must be a String decimal, got {loans.schema[name]}")
-    frame = loans.select(pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items()).sort("loan_id")
-    for c in INPUT_SCHEMA:
-        if c != "first_due":
-            _reject(frame, pl.col(c).is_null(), c, "is missing")
-    _reject(frame, pl.col("loan_id") == pl.col("loan_id").shift(1), "loan_id", "is not unique")
-    _reject(frame, pl.col("principal") <= 0, "principal", "must be positive")
-    _reject(frame, pl.col("term_count") < 1, "term_count", "must be at least 1")
-    _reject(frame, pl.col("first_due") <= pl.col("start"), "first_due", "is not after start")
-    return frame
+    frame = loans.select(pl.col(c).cast(t) for c, t in INPUT_SCHEMA.items())
+    checks = [(c, pl.col(c).is_null(), "is missing") for c in INPUT_SCHEMA if c != "first_due"]
+    checks += [
+        ("principal", pl.col("principal") <= 0, "must be positive"),
+        ("term_count", pl.col("term_count") < 1, "must be at least 1"),
+        ("first_due", pl.col("first_due") <= pl.col("start"), "is not after start"),
+    ]
+    failed = frame.select(bad.any().alias(str(i)) for i, (_, bad, _) in enumerate(checks))
+    for (field, bad, why), hit in zip(checks, failed.row(0), strict=True):
+        if hit:
+            _reject(frame, bad, field, why)
+    order = frame["loan_id"].arg_sort()
+    ids = frame["loan_id"].gather(order)
+    _reject(frame, frame["loan_id"].is_in(ids.filter(ids == ids.shift(1)).implode()),
+            "loan_id", "is not unique")
+    return frame, order.to_numpy().astype(np.int64)
 
 
 def _code(frame: pl.DataFrame, column: str, values: Sequence[str]) -> Ints:
-    coded = frame[column].replace_strict({v: i for i, v in enumerate(values)}, default=None,
-                                         return_dtype=pl.Int64)
-    _reject(frame, coded.is_null(), column, f"is not one of {list(values)}")
-    return coded.to_numpy()
+    """Each value's index in ``values``."""
+    try:
+        coded = frame[column].cast(pl.Enum(values)).to_physical()
+    except pl.exceptions.InvalidOperationError:
+        _reject(frame, ~pl.col(column).is_in(values), column, f"is not one of {list(values)}")
+        raise
+    return coded.to_numpy().astype(np.int64)
 
 
 def _periods(frame: pl.DataFrame) -> tuple[Bools, Ints]:
@@ -222,40 +257,38 @@ def _periods(frame: pl.DataFrame) -> tuple[Bools, Ints]:
     return unit.to_numpy(), count.to_numpy()
 
 
-_PLAIN_DECIMAL = r"^\s*([+-]?)([0-9]*)(?:\.([0-9]*))?\s*$"
+_PLAIN_DECIMAL = r"^[0-9]*\.?[0-9]*$"
+_SCALE = 10**18
 _INT64_MAX = 2**63 - 1
 
 
 def _rationals(frame: pl.DataFrame, column: str) -> tuple[Ints, Ints]:
     """Exact reduced ``(numerator, denominator)`` of each decimal text, as ``money.ratio``.
 
-    Plain decimals of up to 18 digits are parsed as columns; anything else Python's
-    ``Decimal`` accepts (exponents, other digits) goes through ``Fraction`` for its few
+    Plain decimals (digits and a point, so at most 18 decimals within 19 characters, and below
+    9.2) are read as 18-decimal fixed point, which is exact for them; anything else Python's
+    ``Decimal`` accepts (signs, exponents, spaces) goes through ``Fraction`` for its few
     distinct texts.
     """
-    g = pl.col(column).str.extract_groups(_PLAIN_DECIMAL)
-    frac = g.struct.field("3").fill_null("")
-    digits = g.struct.field("2") + frac
-    plain = digits.str.len_bytes().is_between(1, 18)  # null where the pattern did not match
-    sign = pl.when(g.struct.field("1") == "-").then(-1).otherwise(1)
-    parsed = frame.select(
-        num=pl.when(plain).then(digits.str.to_integer(strict=False) * sign),
-        den=pl.when(plain).then(pl.lit(10, pl.Int64).pow(frac.str.len_bytes())),
-    )
-    num, den = parsed["num"], parsed["den"]
-    todo = num.is_null()
+    text = pl.col(column)
+    plain = text.str.contains(_PLAIN_DECIMAL) & (text.str.len_bytes() <= 19)
+    scaled = frame.lazy().select(pl.when(plain).then(
+        text.cast(pl.Decimal(38, 18), strict=False).to_physical().cast(pl.Int64, strict=False)
+    )).collect().to_series()
+    num = scaled.fill_null(0).to_numpy(writable=True)
+    den = np.full(len(num), _SCALE, dtype=np.int64)
+    todo = scaled.is_null()
     if todo.any():
-        texts = frame[column].filter(todo).unique().to_list()
-        exact = {t: r for t in texts if (r := _ratio(t)) is not None}
-        text = frame[column]
-        num = num.fill_null(text.replace_strict({t: r[0] for t, r in exact.items()},
-                                                default=None, return_dtype=pl.Int64))
-        den = den.fill_null(text.replace_strict({t: r[1] for t, r in exact.items()},
-                                                default=None, return_dtype=pl.Int64))
-    _reject(frame, num.is_null(), column, "is not a decimal number of at most 18 digits")
-    n, d = num.to_numpy(), den.to_numpy()
-    common = np.gcd(n, d)
-    return n // common, d // common
+        raw = frame[column].filter(todo)
+        exact = {t: r for t in raw.unique().to_list() if (r := _ratio(t)) is not None}
+        parts = [raw.replace_strict({t: r[k] for t, r in exact.items()}, default=None,
+                                    return_dtype=pl.Int64) for k in (0, 1)]
+        _reject(frame.filter(todo), parts[0].is_null(), column,
+                "is not a decimal number (at most 18 digits after reduction)")
+        where = np.flatnonzero(todo.to_numpy())
+        num[where], den[where] = parts[0].to_numpy(), parts[1].to_numpy()
+    common = np.gcd(num, den)
+    return num // common, den // common
 
 
 def _ratio(text: str) -> tuple[int, int] | None:
@@ -306,14 +339,29 @@ def _civil_from_days(days: Ints) -> tuple[Ints, Ints, Ints]:
     return yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1
 
 
-def _advance(epoch: Ints, ym: Ints, day: Ints, sticky: Bools, month: Bools, steps: Ints) -> Ints:
-    """``calendar.advance`` on arrays: ``steps`` months (monthly rows) or days (the others)
-    after a date given as epoch day, ``year × 12 + month − 1`` and day of month. Always from
-    the anchor, so a 31st comes back after February; ``sticky`` keeps month ends."""
-    y, m0 = np.divmod(ym + steps, 12)
-    end = _month_days(y, m0 + 1)
-    d = np.where(sticky, end, np.minimum(day, end))
-    return np.where(month, _days_from_civil(y, m0 + 1, d), epoch + steps)
+@dataclass(frozen=True, slots=True)
+class _Months:
+    """First day (epoch day) and length of each month from ``base`` (year × 12 + month − 1) on:
+    due dates become two table look-ups instead of a civil-date conversion per instalment."""
+
+    base: int
+    first_day: Ints
+    length: Ints
+
+    @classmethod
+    def spanning(cls, low: int, high: int) -> _Months:
+        y, m0 = np.divmod(np.arange(low, high + 1, dtype=np.int64), 12)
+        return cls(low, _days_from_civil(y, m0 + 1, np.ones_like(y)), _month_days(y, m0 + 1))
+
+
+def _advance(months: _Months, month: Ints, day: Ints, month_step: Ints, day_step: Ints,
+             j: Ints | int) -> Ints:
+    """``calendar.advance`` on arrays: j periods after the date (``month`` index from
+    ``months.base``, ``day``), by ``month_step`` months (clamped to the month's length — always
+    from the anchor, so a 31st comes back after February) plus ``day_step`` days."""
+    at = month + month_step * j
+    due: Ints = months.first_day[at] - 1 + np.minimum(day, months.length[at]) + day_step * j
+    return due
 
 
 def _leap_days_before(days: Ints) -> Ints:
@@ -335,8 +383,8 @@ def _days_30_360(start: Ints, end: Ints) -> Ints:
     return days
 
 
-def _prepare(frame: pl.DataFrame) -> _Book:
-    """Code and reorder the validated portfolio (sorted by loan_id)."""
+def _prepare(frame: pl.DataFrame, order: Ints) -> _Book:
+    """Code the validated portfolio and lay it out (``order`` sorts the frame by loan_id)."""
     method = _code(frame, "method", [m.value for m in _METHODS])
     basis = _code(frame, "basis", [b.value for b in _BASES])
     mode = _code(frame, "rounding", [r.value for r in _ROUNDINGS])
@@ -353,35 +401,52 @@ def _prepare(frame: pl.DataFrame) -> _Book:
     step = np.where(bullet, count * term_count, count)
     start = frame["start"].to_physical().to_numpy().astype(np.int64)
     has_first = frame["first_due"].is_not_null().to_numpy()
+    first = np.where(has_first, 0, 1)
     first_due = frame["first_due"].fill_null(frame["start"]).to_physical().to_numpy()
-    anchor = np.where(has_first, first_due.astype(np.int64), start)
-    ay, am, ad = _civil_from_days(anchor)
-    sy, sm, sd = _civil_from_days(start)
-    start_sticky = rule_end & (sd == _month_days(sy, sm))
+    anchor = np.where(has_first, first_due, start)
+    month_step, day_step = np.where(month, step, 0), np.where(month, 0, step)
+    months, anchor_month, anchor_day, start_month, start_day = _calendar(
+        anchor, start, month & rule_end, month_step * (first + terms - 1))
     # schedule.grid: the first period is regular unless first_due moves it off the grid
-    regular0 = ~has_first | (anchor == _advance(start, sy * 12 + sm - 1, sd, start_sticky,
-                                                month, step))
+    regular0 = ~has_first | (anchor == _advance(months, start_month, start_day, month_step,
+                                                day_step, 1))
 
-    perm = np.argsort(-terms, kind="stable")
+    sorted_terms = terms[order]
+    perm = np.argsort(-sorted_terms, kind="stable")  # within a length, still by loan_id
+    at = order[perm]  # frame row of each book position
     per_k = np.cumsum(np.bincount(terms))
-    offset = np.concatenate(([0], np.cumsum(terms)[:-1]))
-    fee_fixed = frame["service_fee_fixed"].to_numpy()
+    principal, fee_num, mode = frame["principal"].to_numpy()[at], fee_num[at], mode[at]
+    fee_at = np.flatnonzero(fee_num != 0)
+    fden = _FRACTION_DEN[basis][at]
     return _Book(
         size=frame.height,
-        counts=[int(frame.height - per_k[k]) for k in range(int(terms.max(initial=0)))],
-        terms=terms[perm], offset=offset[perm], sorted_terms=terms, method=method[perm],
-        month=month[perm], step=step[perm], anchor=anchor[perm],
-        anchor_ym=(ay * 12 + am - 1)[perm], anchor_day=ad[perm],
-        sticky=(rule_end & (ad == _month_days(ay, am)))[perm],
-        first=np.where(has_first, 0, 1)[perm], start=start[perm], regular0=regular0[perm],
-        basis=basis[perm], fden=_FRACTION_DEN[basis][perm],
-        principal=frame["principal"].to_numpy()[perm],
-        rate=(rate_num / rate_den)[perm], rate_num=rate_num[perm], rate_den=rate_den[perm],
-        fee_num=fee_num[perm], fee_den=fee_den[perm], fee_fixed=fee_fixed[perm],
-        mode=mode[perm],
-        actact=np.flatnonzero(basis[perm] == _ACT_ACT),
-        fee_rated=np.flatnonzero(fee_num[perm] != 0),
+        counts=[int(frame.height - per_k[k]) for k in range(int(terms.max()))],
+        terms=terms[at], offset=np.concatenate(([0], np.cumsum(sorted_terms)[:-1]))[perm],
+        months=months, method=method[at], month=month[at], step=step[at],
+        anchor_month=anchor_month[at], anchor_day=anchor_day[at],
+        month_step=month_step[at], day_step=day_step[at], first=first[at],
+        start=start[at], regular0=regular0[at], basis=basis[at], fden=fden,
+        principal=principal, rate=(rate_num / rate_den)[at], rate_num=rate_num[at],
+        rate_den=rate_den[at], mode=mode, actact=np.flatnonzero(basis[at] == _ACT_ACT),
+        fees=_Fees(fee_at, principal[fee_at], fee_num[fee_at], fee_den[at][fee_at],
+                   fden[fee_at], mode[fee_at]),
+        sorted_rows=order, sorted_terms=sorted_terms, sorted_start=start[order],
+        sorted_fee_fixed=frame["service_fee_fixed"].to_numpy()[order],
     )
+
+
+def _calendar(anchor: Ints, start: Ints, month_end_rule: Bools,
+              reach: Ints) -> tuple[_Months, Ints, Ints, Ints, Ints]:
+    """The month table from ``start`` to ``reach`` months after ``anchor``, and both dates as
+    (month index, day) for ``_advance``; a month end under the month-end rule becomes day 31
+    so that it stays on month ends."""
+    (ay, am, ad), (sy, sm, sd) = _civil_from_days(anchor), _civil_from_days(start)
+    a_index, s_index = ay * 12 + am - 1, sy * 12 + sm - 1
+    low = min(int(a_index.min()), int(s_index.min()))
+    months = _Months.spanning(low, max(int((a_index + reach).max()), int(s_index.max()) + 1))
+    a_day = np.where(month_end_rule & (ad == _month_days(ay, am)), 31, ad)
+    s_day = np.where(month_end_rule & (sd == _month_days(sy, sm)), 31, sd)
+    return months, a_index - low, a_day, s_index - low, s_day
 
 
 # ---------------------------------------------------------------- periods
@@ -404,8 +469,8 @@ def _grid(b: _Book) -> _Grid:
     annuity = np.zeros(b.size)
     prev = b.start
     for k, c in enumerate(b.counts):
-        due = _advance(b.anchor[:c], b.anchor_ym[:c], b.anchor_day[:c], b.sticky[:c],
-                       b.month[:c], b.step[:c] * (b.first[:c] + k))
+        due = _advance(b.months, b.anchor_month[:c], b.anchor_day[:c], b.month_step[:c],
+                       b.day_step[:c], b.first[:c] + k)
         fnum = _fraction_num(b, k, prev[:c], due)
         discount[:c] /= 1.0 + b.rate[:c] * (fnum / b.fden[:c])
         annuity[:c] += discount[:c]
@@ -440,31 +505,51 @@ def _check_magnitudes(b: _Book, g: _Grid) -> None:
     """Refuse inputs whose exact products would leave Int128 or whose amounts leave Int64."""
     fmax = max(int(f.max()) for f in g.fnum)
     pmax = int(b.principal.max())
-    rates = max(int(np.abs(b.rate_num).max()), int(np.abs(b.fee_num).max()))
+    rates = max(int(np.abs(b.rate_num).max()), int(np.abs(b.fees.num).max(initial=0)))
     if pmax * rates * fmax >= 2**126:
         raise ValueError("a principal, rate and period too large for exact Int128 arithmetic")
-    per_year = float(np.max(np.abs(b.rate_num) / b.rate_den + np.abs(b.fee_num) / b.fee_den))
-    if pmax * (1 + per_year * fmax / float(b.fden.min())) + abs(b.fee_fixed).max() >= 2**61:
+    per_year = float(np.max(b.rate_num / b.rate_den)) + float(
+        np.max(np.abs(b.fees.num) / b.fees.den, initial=0))
+    fixed = int(np.abs(b.sorted_fee_fixed).max())
+    if pmax * (1 + per_year * fmax / float(b.fden.min())) + fixed >= 2**61:
         raise ValueError("an instalment would exceed the Int64 range of the output")
 
 
 # ---------------------------------------------------------------- money
 
 
+# Below this, a product of non-negative Int64 values and twice a remainder stay in Int64.
+_INT64_SAFE = 2**62
+
+
 def _rated(amount: Ints, num: Ints, fnum: Ints, den: Ints, fden: Ints, mode: Ints) -> Ints:
     """``schedule.interest_for`` on arrays: amount × (num/den) × (fnum/fden), rounded."""
     frame = pl.DataFrame({"a": amount, "n": num, "f": fnum, "d": den, "fd": fden, "m": mode})
-    exact = div_round_expr(pl.col("a").cast(pl.Int128) * pl.col("n") * pl.col("f"),
-                           pl.col("d").cast(pl.Int128) * pl.col("fd"), pl.col("m"))
-    return frame.lazy().select(exact.cast(pl.Int64)).collect().to_series().to_numpy()
+    if not len(frame):
+        return np.zeros(0, dtype=np.int64)
+    top = int(amount.max()) * int(np.abs(num).max()) * int(fnum.max())
+    wide = max(top, int(den.max()) * int(fden.max())) >= _INT64_SAFE  # exact Python ints
+    dtype = _INT128 if wide else _INT64
+    return _div_round_staged(frame.lazy().select(
+        num=pl.col("a").cast(dtype) * pl.col("n") * pl.col("f"),
+        den=pl.col("d").cast(dtype) * pl.col("fd"),
+        mode="m",
+    ), dtype)
 
 
 def _even_split(amount: Ints, parts: Ints, mode: Ints) -> Ints:
     """``div_round(amount, parts, mode)`` on arrays."""
-    frame = pl.DataFrame({"a": amount, "p": parts, "m": mode})
-    exact = div_round_expr(pl.col("a"), pl.col("p"), pl.col("m"))
-    return frame.lazy().select(exact.cast(pl.Int64)).collect().to_series().to_numpy(
-        writable=True)
+    frame = pl.LazyFrame({"num": amount, "den": parts, "mode": mode})
+    return _div_round_staged(frame, _INT64)
+
+
+def _div_round_staged(frame: pl.LazyFrame, dtype: pl.DataType) -> Ints:
+    """``div_round_expr`` of the columns num, den, mode, in stages: within one expression
+    Polars' fused multiply-subtract repeats the division, the costliest step, three times."""
+    num, den, q, r = pl.col("num"), pl.col("den"), pl.col("q"), pl.col("r")
+    return frame.with_columns(q=num // den).with_columns(r=num - q * den).select(
+        (q + _rounds_up(num, den, q, r, pl.col("mode")).cast(dtype)).cast(pl.Int64)
+    ).collect().to_series().to_numpy(writable=True)
 
 
 _HALF = [rounding_code(Rounding.HALF_UP), rounding_code(Rounding.HALF_EVEN)]
@@ -514,49 +599,37 @@ def _exact_payment(b: _Book, g: _Grid, i: int) -> int:
 class _Rows:
     """Output columns, one slot per possible instalment, in loan_id, n order."""
 
-    n: npt.NDArray[np.int32]
-    start: npt.NDArray[np.int32]
-    due: npt.NDArray[np.int32]
+    due: npt.NDArray[np.int32]  # epoch days, as Polars' Date
     principal: Ints
     interest: Ints
     fee: Ints
     live: Bools  # False for slots after an early payoff (the schedule ended sooner)
 
-    @classmethod
-    def empty(cls, size: int) -> _Rows:
-        def i32() -> npt.NDArray[np.int32]:
-            return np.zeros(size, dtype=np.int32)
-
-        def i64() -> Ints:
-            return np.zeros(size, dtype=np.int64)
-
-        return cls(i32(), i32(), i32(), i64(), i64(), i64(), np.zeros(size, dtype=np.bool_))
-
 
 def _amortise(b: _Book, g: _Grid, payment: Ints) -> _Rows:
     """``schedule.amortise`` and ``fee_for`` for every loan, one period index at a time."""
-    rows = _Rows.empty(int(b.terms.sum()))
+    size = int(b.terms.sum())
+    rows = _Rows(np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int64),
+                 np.empty(size, dtype=np.int64), np.repeat(b.sorted_fee_fixed, b.sorted_terms),
+                 np.ones(size, dtype=np.bool_))
     balance = b.principal.copy()
     done = np.zeros(b.size, dtype=np.bool_)
-    prev = b.start
     for k, c in enumerate(b.counts):
         at = b.offset[:c] + k
         interest = _rated(balance[:c], b.rate_num[:c], g.fnum[k], b.rate_den[:c], b.fden[:c],
                           b.mode[:c])
         principal, last = _principal_due(b.method[:c], b.terms[:c] == k + 1, balance[:c],
                                          interest, payment[:c])
-        live = ~done[:c]
-        principal[~live] = 0
-        rows.n[at] = k + 1
-        rows.start[at] = prev[:c]
+        ended = done[:c]
+        if ended.any():  # rare: a level payment paid the loan off before its last period
+            principal[ended] = 0
+            rows.live[at[ended]] = False
         rows.due[at] = g.due[k]
         rows.principal[at] = principal
         rows.interest[at] = interest
-        rows.fee[at] = _period_fees(b, c, g.fnum[k])
-        rows.live[at] = live
+        _add_rated_fees(b.fees, k, c, at, g.fnum[k], rows.fee)
         balance[:c] -= principal
         done[:c] |= last
-        prev = g.due[k]
     return rows
 
 
@@ -571,23 +644,33 @@ def _principal_due(method: Ints, final: Bools, balance: Ints, interest: Ints,
     return np.where(last, balance, level), last
 
 
-def _period_fees(b: _Book, c: int, fnum: Ints) -> Ints:
-    """Rounding point ``period-fee``: the fixed fee plus the fee rate on the original principal
-    for the period, for the loans ``[:c]``."""
-    fee = b.fee_fixed[:c].copy()
-    rated = b.fee_rated[: np.searchsorted(b.fee_rated, c)]
-    if len(rated):
-        fee[rated] += _rated(b.principal[rated], b.fee_num[rated], fnum[rated], b.fee_den[rated],
-                             b.fden[rated], b.mode[rated])
-    return fee
+def _add_rated_fees(fees: _Fees, k: int, c: int, at: Ints, fnum: Ints, out: Ints) -> None:
+    """Rounding point ``period-fee``: add the fee rate on the original principal for period k
+    to the fixed fee already in ``out``, for the rated loans among ``[:c]``."""
+    m = int(np.searchsorted(fees.at, c))
+    if m:
+        rated = fees.at[:m]
+        out[at[rated]] += _rated(fees.principal[:m], fees.num[:m], fnum[rated], fees.den[:m],
+                                 fees.fden[:m], fees.mode[:m])
 
 
 def _assemble(frame: pl.DataFrame, b: _Book, rows: _Rows) -> pl.DataFrame:
-    loan = np.repeat(np.arange(b.size), b.sorted_terms)
+    """The output frame; n and start_on follow from the layout (a period starts at the
+    previous due date, the first one at the loan's start). 32-bit columns where the output
+    has them: the frame takes the NumPy buffers without copying."""
+    if len(rows.due) >= 2**31:
+        raise ValueError("more than 2³¹ instalments in one call: split the portfolio")
+    first_row = np.concatenate(([0], np.cumsum(b.sorted_terms)[:-1])).astype(np.int32)
+    n = np.arange(1, len(rows.due) + 1, dtype=np.int32)
+    n -= np.repeat(first_row, b.sorted_terms)
+    start = np.empty_like(rows.due)
+    start[1:] = rows.due[:-1]
+    start[first_row] = b.sorted_start
+    loan = np.repeat(b.sorted_rows.astype(np.uint32), b.sorted_terms)
     out = pl.DataFrame({
         "loan_id": frame["loan_id"].gather(loan),
-        "n": rows.n,
-        "start_on": pl.Series(rows.start).cast(pl.Date),
+        "n": n,
+        "start_on": pl.Series(start).cast(pl.Date),
         "due_on": pl.Series(rows.due).cast(pl.Date),
         "principal": rows.principal,
         "interest": rows.interest,
