@@ -406,7 +406,7 @@ def _prepare(frame: pl.DataFrame, order: Ints) -> _Book:
     anchor = np.where(has_first, first_due, start)
     month_step, day_step = np.where(month, step, 0), np.where(month, 0, step)
     months, anchor_month, anchor_day, start_month, start_day = _calendar(
-        anchor, start, month & rule_end, month_step * (first + terms - 1))
+        anchor, start, month & rule_end, month_step * (first + terms - 1), month_step)
     # schedule.grid: the first period is regular unless first_due moves it off the grid
     regular0 = ~has_first | (anchor == _advance(months, start_month, start_day, month_step,
                                                 day_step, 1))
@@ -435,15 +435,16 @@ def _prepare(frame: pl.DataFrame, order: Ints) -> _Book:
     )
 
 
-def _calendar(anchor: Ints, start: Ints, month_end_rule: Bools,
-              reach: Ints) -> tuple[_Months, Ints, Ints, Ints, Ints]:
-    """The month table from ``start`` to ``reach`` months after ``anchor``, and both dates as
-    (month index, day) for ``_advance``; a month end under the month-end rule becomes day 31
-    so that it stays on month ends."""
+def _calendar(anchor: Ints, start: Ints, month_end_rule: Bools, anchor_reach: Ints,
+              start_reach: Ints) -> tuple[_Months, Ints, Ints, Ints, Ints]:
+    """The month table from ``start`` to the months ``reach`` after each date, and both dates
+    as (month index, day) for ``_advance``; a month end under the month-end rule becomes day
+    31 so that it stays on month ends."""
     (ay, am, ad), (sy, sm, sd) = _civil_from_days(anchor), _civil_from_days(start)
     a_index, s_index = ay * 12 + am - 1, sy * 12 + sm - 1
     low = min(int(a_index.min()), int(s_index.min()))
-    months = _Months.spanning(low, max(int((a_index + reach).max()), int(s_index.max()) + 1))
+    high = max(int((a_index + anchor_reach).max()), int((s_index + start_reach).max()))
+    months = _Months.spanning(low, high)
     a_day = np.where(month_end_rule & (ad == _month_days(ay, am)), 31, ad)
     s_day = np.where(month_end_rule & (sd == _month_days(sy, sm)), 31, sd)
     return months, a_index - low, a_day, s_index - low, s_day
