@@ -34,8 +34,8 @@ class DayCount(StrEnum):
 class MonthEnd(StrEnum):
     """How a monthly due date behaves when its day does not exist in a month."""
 
-    CLAMP = "clamp"  # keep the anchor day, clamp to the month's last day (31 Jan -> 29 Feb -> 31 Mar)
-    MONTH_END = "month-end"  # an anchor on a month's last day stays on month ends (28 Feb -> 31 Mar)
+    CLAMP = "clamp"  # keep the anchor day, clamped to month end: 31 Jan -> 29 Feb -> 31 Mar
+    MONTH_END = "month-end"  # an anchor on a month's last day stays on month ends
 
 
 class PeriodUnit(StrEnum):

@@ -22,11 +22,16 @@ from arrears.money import fmt
 
 # real administrative division codes (GB/T 2260) with their province and city names
 REGIONS = (
-    ("330106", "浙江省", "杭州市", "西湖区文三路"), ("440305", "广东省", "深圳市", "南山区科技园路"),
-    ("110105", "北京市", "北京市", "朝阳区建国路"), ("310104", "上海市", "上海市", "徐汇区漕溪北路"),
-    ("510104", "四川省", "成都市", "锦江区春熙路"), ("410102", "河南省", "郑州市", "中原区建设路"),
-    ("420106", "湖北省", "武汉市", "武昌区中南路"), ("320102", "江苏省", "南京市", "玄武区中山路"),
-    ("350203", "福建省", "厦门市", "思明区湖滨南路"), ("610113", "陕西省", "西安市", "雁塔区小寨路"),
+    ("330106", "浙江省", "杭州市", "西湖区文三路"),
+    ("440305", "广东省", "深圳市", "南山区科技园路"),
+    ("110105", "北京市", "北京市", "朝阳区建国路"),
+    ("310104", "上海市", "上海市", "徐汇区漕溪北路"),
+    ("510104", "四川省", "成都市", "锦江区春熙路"),
+    ("410102", "河南省", "郑州市", "中原区建设路"),
+    ("420106", "湖北省", "武汉市", "武昌区中南路"),
+    ("320102", "江苏省", "南京市", "玄武区中山路"),
+    ("350203", "福建省", "厦门市", "思明区湖滨南路"),
+    ("610113", "陕西省", "西安市", "雁塔区小寨路"),
 )
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华"
@@ -51,12 +56,14 @@ class SampleFiles:
     payments_count: int
 
 
-PRODUCTS = (  # (weight, method, period, terms, principal range (yuan), rate range, lender types)
-    (30, Method.BULLET, "14d", (1,), (500, 5000), ("0.18", "0.24"), ("consumer-finance", "microloan")),
+CASH_LENDERS = ("consumer-finance", "microloan")
+PRODUCTS = (  # (weight, method, period, terms, principal range (yuan), rate range, lenders)
+    (30, Method.BULLET, "14d", (1,), (500, 5000), ("0.18", "0.24"), CASH_LENDERS),
     (10, Method.BULLET, "30d", (1,), (1000, 5000), ("0.12", "0.18"), ("private", "p2p")),
     (35, Method.EQUAL_INSTALMENT, "month", (3, 6, 12), (3000, 50000), ("0.10", "0.24"),
      ("consumer-finance", "bank", "microloan")),
-    (15, Method.EQUAL_PRINCIPAL, "month", (12, 24), (20000, 200000), ("0.06", "0.15"), ("bank",)),
+    (15, Method.EQUAL_PRINCIPAL, "month", (12, 24), (20000, 200000), ("0.06", "0.15"),
+     ("bank",)),
     (10, Method.INTEREST_FIRST, "month", (6, 12), (10000, 100000), ("0.08", "0.16"),
      ("consumer-finance", "private")),
 )
@@ -100,10 +107,11 @@ def write_sample(folder: Path, seed: int = 1, borrowers: int = 600,
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
-    return SampleFiles(*paths, as_of, len(l_rows), len(p_rows))
+    return SampleFiles(paths[0], paths[1], paths[2], as_of, len(l_rows), len(p_rows))
 
 
-def _loan(rng: random.Random, lid: str, bid: str, as_of: date) -> tuple[LoanTerms, dict[str, str]]:
+def _loan(rng: random.Random, lid: str, bid: str,
+          as_of: date) -> tuple[LoanTerms, dict[str, str]]:
     weights = [p[0] for p in PRODUCTS]
     _, method, period, term_opts, (lo, hi), (rlo, rhi), lenders = rng.choices(PRODUCTS, weights)[0]
     terms_n = rng.choice(term_opts)
@@ -149,5 +157,6 @@ def _payments(rng: random.Random, lid: str, terms: LoanTerms, behaviour: str,
         at = datetime.combine(paid_on, time(rng.randint(8, 21), rng.randint(0, 59)))
         rows.append({"payment_id": f"{lid}-P{inst.n:03d}", "loan_id": lid,
                      "amount": fmt(max(amount, 1)), "paid_at": at.isoformat(sep=" "),
-                     "channel": rng.choice(("bank-transfer", "alipay", "wechat-pay", "auto-debit"))})
+                     "channel": rng.choice(("bank-transfer", "alipay", "wechat-pay",
+                                            "auto-debit"))})
     return rows

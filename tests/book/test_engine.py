@@ -151,7 +151,7 @@ def test_every_entry_balances_and_the_journal_equals_the_receivables() -> None:
 
 
 def test_prepayment_reduces_the_term_and_charges_interest_only_for_days_used() -> None:
-    t = loan()
+    t = loan(overpayment=Overpayment.REDUCE_TERM)
     sched = build_schedule(t)
     first = sched.instalments[0]
     eng = replay(t, [Payment("P1", first.due_on, first.total),
@@ -178,16 +178,18 @@ def test_prepayment_reduce_instalment_keeps_the_end_date() -> None:
     assert future[0].principal + future[0].interest < first.total
 
 
-def test_paying_everything_closes_the_loan_and_the_rest_is_a_credit() -> None:
-    eng = replay(loan(), [pay("P1", "2025-03-01", "20000.00")])
+@pytest.mark.parametrize("policy", list(Overpayment))
+def test_paying_everything_closes_the_loan_and_the_rest_is_a_credit(
+        policy: Overpayment) -> None:
+    eng = replay(loan(overpayment=policy), [pay("P1", "2025-03-01", "20000.00")])
     assert eng.status is LoanStatus.CLOSED
     snap = snapshot(eng, D("2025-03-01"))
     assert snap.outstanding_total == 0
     assert eng.credit == 2_000_000 - sum(sum(ln.paid) for ln in eng.lines)
 
 
-def test_credit_policy_holds_overpayment_and_applies_it_when_due() -> None:
-    t = loan(overpayment=Overpayment.CREDIT)
+def test_money_paid_ahead_is_held_and_applied_on_the_due_date_by_default() -> None:
+    t = loan()
     sched = build_schedule(t)
     eng = replay(t, [pay("P1", "2025-02-01", "1000.00")], through=D("2025-03-20"))
     first, second = sched.instalments[0], sched.instalments[1]

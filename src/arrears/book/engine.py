@@ -130,7 +130,9 @@ class Line:
 
     def owed(self) -> int:
         """Outstanding on this line, all components."""
-        return sum(self.charged) - sum(self.paid) - sum(self.waived) - sum(self.written_off)
+        c, p, w, o = self.charged, self.paid, self.waived, self.written_off
+        return (c[0] + c[1] + c[2] + c[3] - p[0] - p[1] - p[2] - p[3]
+                - w[0] - w[1] - w[2] - w[3] - o[0] - o[1] - o[2] - o[3])
 
     def copy(self) -> Line:
         return Line(self.seq, self.n, self.start_on, self.due_on, self.principal, self.interest,
@@ -143,11 +145,27 @@ def _month_end(d: date) -> date:
 
 
 class LoanEngine:
-    """One loan's state and the rules that move it. Not thread-safe; cheap to ``copy``."""
+    """One loan's state and the rules that move it. Not thread-safe; cheap to ``copy``.
 
-    __slots__ = ("accrued_through", "closed_on", "credit", "entries", "lines", "next_seq",
-                 "recovered", "status", "terms", "_late_den", "_late_num", "_pen_den",
-                 "_pen_num")
+    ``lines`` are kept sorted by (due date, seq), so loops over them stop at the first line
+    beyond the day they care about.
+    """
+
+    __slots__ = (
+        "_late_den",
+        "_late_num",
+        "_pen_den",
+        "_pen_num",
+        "accrued_through",
+        "closed_on",
+        "credit",
+        "entries",
+        "lines",
+        "next_seq",
+        "recovered",
+        "status",
+        "terms",
+    )
 
     def __init__(
         self,
@@ -161,7 +179,7 @@ class LoanEngine:
         closed_on: date | None = None,
     ) -> None:
         self.terms = terms
-        self.lines = lines
+        self.lines = sorted(lines, key=_line_order)
         self.accrued_through = accrued_through
         self.status = status
         self.credit = credit
@@ -217,9 +235,11 @@ class LoanEngine:
         grace = self.terms.grace_days
         keys: set[date] = set()
         for ln in self.lines:
+            if ln.due_on > day:
+                break  # its due date and grace expiry are both beyond this chunk
             if not ln.live:
                 continue
-            if start < ln.due_on <= day:
+            if start < ln.due_on:
                 keys.add(ln.due_on)
             expiry = ln.due_on + timedelta(days=grace + 1)
             if not ln.grace_done and start < expiry <= day:
@@ -244,7 +264,9 @@ class LoanEngine:
         mode = self.terms.rounding
         total = 0
         for ln in self.lines:
-            if not ln.live or ln.due_on >= b:
+            if ln.due_on >= b:
+                break
+            if not ln.live:
                 continue
             base = ln.out(PRI) + (ln.out(INT) if compound else 0)
             if base <= 0:
@@ -273,6 +295,8 @@ class LoanEngine:
         """Discrete things that happen on day k: charges fall due, grace periods end."""
         t = self.terms
         for ln in self.lines:
+            if ln.due_on > k:
+                break
             if not ln.live:
                 continue
             if ln.due_on == k:
@@ -340,7 +364,9 @@ class LoanEngine:
             self.entries.append(e)
             return
         rest = p.amount - self._allocate(p.amount, day, e)
-        if rest and self.status is LoanStatus.ACTIVE and self.terms.overpayment is not Overpayment.CREDIT:
+        if rest and self.status is LoanStatus.ACTIVE and (
+                self.terms.overpayment is not Overpayment.CREDIT
+                or rest >= self.payoff_after_due(day)):
             rest -= self._prepay(rest, day, e)
         if rest:
             self.credit += rest
@@ -349,8 +375,12 @@ class LoanEngine:
         self._close_if_settled(day)
 
     def _due_lines(self, day: date) -> list[Line]:
-        due = [ln for ln in self.lines if ln.live and ln.due_on <= day]
-        due.sort(key=lambda ln: (ln.due_on, ln.seq))
+        due = []
+        for ln in self.lines:
+            if ln.due_on > day:
+                break
+            if ln.live:
+                due.append(ln)
         return due
 
     def _allocate(self, amount: int, day: date, e: Entry) -> int:
@@ -373,19 +403,34 @@ class LoanEngine:
                 e.add(RECEIVABLE[c], -take)
         return amount - left
 
+    def _current_period(self, day: date) -> tuple[Line | None, int, int]:
+        """The first line not yet due on ``day`` and the interest and fee it has earned so far
+        (rounding point ``prepayment-accrual``: pro rata by days)."""
+        cur = next((ln for ln in self.lines if ln.live and ln.due_on > day), None)
+        if cur is None:
+            return None, 0, 0
+        span = (cur.due_on - cur.start_on).days
+        used = max(0, (day - cur.start_on).days)
+        mode = self.terms.rounding
+        acc_int = div_round(cur.interest * used, span, mode) if span else 0
+        acc_fee = div_round(cur.fee * used, span, mode) if span else 0
+        return cur, acc_int, acc_fee
+
+    def payoff_after_due(self, day: date) -> int:
+        """What settles the loan on ``day`` once everything due is paid: principal not yet due
+        plus the current period's interest and fee for the days used (Civil Code Art. 677)."""
+        _, acc_int, acc_fee = self._current_period(day)
+        principal = sum(ln.out(PRI) for ln in self.lines if ln.live and ln.due_on > day)
+        return principal + acc_int + acc_fee if principal else 0
+
     def _prepay(self, amount: int, day: date, e: Entry) -> int:
         """Money beyond everything due prepays principal (Civil Code Art. 677: interest for the
         period actually used). Returns what was used; the rest becomes a credit balance."""
-        future = [ln for ln in self.lines if ln.live and ln.due_on > day]
-        if not future:
+        cur, acc_int, acc_fee = self._current_period(day)
+        if cur is None:
             return 0
-        future.sort(key=lambda ln: (ln.due_on, ln.seq))
-        cur = future[0]
+        future = [ln for ln in self.lines if ln.live and ln.due_on > day]
         t = self.terms
-        span = (cur.due_on - cur.start_on).days
-        used_days = max(0, (day - cur.start_on).days)
-        acc_int = div_round(cur.interest * used_days, span, t.rounding) if span else 0
-        acc_fee = div_round(cur.fee * used_days, span, t.rounding) if span else 0
         balance = sum(ln.out(PRI) for ln in future)
         if amount <= acc_int + acc_fee:
             return 0
@@ -425,13 +470,14 @@ class LoanEngine:
         for inst in new:
             self.lines.append(_line_from(inst, self.next_seq))
             self.next_seq += 1
+        self.lines.sort(key=_line_order)
         return acc_int + acc_fee + prin
 
     def _waive(self, w: Waiver) -> None:
         c = IDX[w.component]
         if self.status is LoanStatus.WRITTEN_OFF:
             raise EngineError(f"{w.event_id}: the loan is written off; nothing to waive")
-        lines = sorted((ln for ln in self.lines if ln.live), key=lambda ln: (ln.due_on, ln.seq))
+        lines = [ln for ln in self.lines if ln.live]
         available = sum(ln.out(c) for ln in lines)
         amount = available if w.amount is None else w.amount
         if amount <= 0 and w.amount is not None:
@@ -477,12 +523,15 @@ class LoanEngine:
     def _close_if_settled(self, day: date) -> None:
         # principal is charged from disbursement, so nothing owed on any live line means the
         # principal is repaid (or waived) and every charge so far is settled
-        if self.status is LoanStatus.ACTIVE and all(
-                ln.owed() == 0 for ln in self.lines if ln.live):
-            self.status = LoanStatus.CLOSED
-            self.closed_on = day
-            for ln in self.lines:
-                ln.pending_penalty = 0
+        if self.status is not LoanStatus.ACTIVE:
+            return
+        for ln in self.lines:
+            if ln.live and ln.owed():
+                return
+        self.status = LoanStatus.CLOSED
+        self.closed_on = day
+        for ln in self.lines:
+            ln.pending_penalty = 0
 
     # ----------------------------------------------------------------- views
     def outstanding(self) -> tuple[int, int, int, int]:
@@ -506,6 +555,10 @@ class LoanEngine:
         if raw <= g:
             return 0
         return raw - g if self.terms.dpd_grace is DpdGrace.SUBTRACT else raw
+
+
+def _line_order(ln: Line) -> tuple[date, int]:
+    return ln.due_on, ln.seq
 
 
 def _line_from(i: Instalment, seq: int) -> Line:

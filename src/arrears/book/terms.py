@@ -53,11 +53,12 @@ class AllocationScope(StrEnum):
 
 
 class Overpayment(StrEnum):
-    """Where money beyond everything due goes."""
+    """Where money beyond everything due goes. Whatever the policy, money that covers the
+    whole payoff (本息结清) settles the loan at once."""
 
+    CREDIT = "credit"  # hold it (提前还当期) and apply it when the next instalment falls due
     REDUCE_TERM = "reduce-term"  # prepay principal, keep the instalment amount, end earlier
     REDUCE_INSTALMENT = "reduce-instalment"  # prepay principal, keep the end date, pay less
-    CREDIT = "credit"  # hold as a credit balance, applied when the next charges fall due
 
 
 class GracePenalty(StrEnum):
@@ -124,7 +125,7 @@ class LoanTerms:
     grace_penalty: GracePenalty = GracePenalty.RETROACTIVE
     dpd_grace: DpdGrace = DpdGrace.THRESHOLD
     waterfall: Waterfall = field(default_factory=Waterfall)
-    overpayment: Overpayment = Overpayment.REDUCE_TERM
+    overpayment: Overpayment = Overpayment.CREDIT
 
     def __post_init__(self) -> None:
         if self.principal <= 0:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy import Engine
 
 from arrears.book.terms import Component
@@ -85,3 +92,15 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
                  TimeElapsedColumn(), disable=not enabled, transient=False)
     with p:
         yield p
+
+
+def progress_callback(bar: Progress, verb: str) -> Callable[[str, int, int], None]:
+    """A ``(label, done, total)`` callback that keeps one Rich task per label."""
+    tasks: dict[str, TaskID] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if label not in tasks:
+            tasks[label] = bar.add_task(f"{verb} {label}", total=total)
+        bar.update(tasks[label], completed=done, total=total)
+
+    return update

@@ -10,7 +10,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from arrears.cli.common import JsonOpt, now, parse_date, progress_bar, workspace
+from arrears.cli.common import (
+    JsonOpt,
+    now,
+    parse_date,
+    progress_bar,
+    progress_callback,
+    workspace,
+)
 from arrears.cli.output import console, emit_json
 from arrears.sample import write_sample
 from arrears.services.ingest import ingest_paths
@@ -33,12 +40,7 @@ def demo(
     folder = settings.home / "demo" / f"seed-{seed}-size-{size}"
     files = write_sample(folder, seed=seed, borrowers=size, as_of=day)
     with progress_bar(enabled=not as_json) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(f"ingesting {label}", total=total)
-            bar.update(tasks[label], completed=done, total=total)
+        progress = progress_callback(bar, "ingesting")
 
         reports = ingest_paths([files.borrowers, files.loans, files.payments], engine, settings,
                                now(), cap_check=check, progress=progress)
@@ -78,8 +80,10 @@ def _print(body: dict[str, Any]) -> None:
     for row in body["buckets"]:
         b.add_row(row["bucket"], str(row["loans"]), row["outstanding"])
     console.print(b)
-    console.print(f"book 贷款: {body['loans']} loans, principal disbursed {body['disbursed']} CNY; "
-                  f"outstanding {body['outstanding']} CNY; collected 已回收 {body['collected']} CNY "
+    console.print(f"book 贷款: {body['loans']} loans, principal disbursed "
+                  f"{body['disbursed']} CNY; "
+                  f"outstanding {body['outstanding']} CNY; "
+                  f"collected 已回收 {body['collected']} CNY "
                   f"(of which penalty 罚息 {body['collected_penalty']})")
     ok = "[green]reconciled 对账平衡[/green]" if body["reconciled"] else "[red]BREAKS[/red]"
     console.print(f"ledger 账务: {ok}")

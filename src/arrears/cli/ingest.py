@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from arrears.cli.common import JsonOpt, now, progress_bar, workspace
+from arrears.cli.common import JsonOpt, now, progress_bar, progress_callback, workspace
 from arrears.cli.output import console, emit_json, err_console
 from arrears.services.ingest import IngestError, ingest_paths
 from arrears.services.loan_caps import cap_checker
@@ -24,12 +24,7 @@ def ingest(
     settings, engine = workspace()
     check, _pack = cap_checker(settings)
     with progress_bar(enabled=not as_json) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(f"posting {label}", total=total)
-            bar.update(tasks[label], completed=done, total=total)
+        progress = progress_callback(bar, "posting")
 
         try:
             reports = ingest_paths(paths, engine, settings, now(), cap_check=check,

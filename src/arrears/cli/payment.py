@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from arrears.book.engine import Entry
-from arrears.cli.common import JsonOpt, actor, now, parse_date, parse_datetime, parse_money, workspace, yuan
+from arrears.cli.common import (
+    JsonOpt,
+    actor,
+    now,
+    parse_date,
+    parse_datetime,
+    parse_money,
+    workspace,
+    yuan,
+)
 from arrears.cli.output import console, emit_json, err_console
 from arrears.services.operations import OperationError, post_payment, reverse
 
@@ -41,13 +50,13 @@ def post(payment_id: str = typer.Option(..., "--id", help="Payment id (idempoten
     except OperationError as exc:
         err_console.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(1) from None
-    body = {"status": out.status, "payment_id": payment_id, "loan_id": out.loan_id,
-            "allocation": _allocation(out.entries)}
+    allocation = _allocation(out.entries)
     if as_json:
-        emit_json(body)
+        emit_json({"status": out.status, "payment_id": payment_id, "loan_id": out.loan_id,
+                   "allocation": allocation})
     else:
         console.print(f"{payment_id}: {out.status}; allocation " + ", ".join(
-            f"{k} {v}" for k, v in body["allocation"].items() if v != "0.00"))  # type: ignore[union-attr]
+            f"{k} {v}" for k, v in allocation.items() if v != "0.00"))
 
 
 @app.command("reverse")

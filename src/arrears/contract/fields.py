@@ -139,9 +139,12 @@ LOAN_FIELDS: tuple[Field, ...] = (
           "instalment-first (oldest instalment in full) or component-first",
           "instalment-first", _c(AllocationScope), default="instalment-first"),
     Field("overpayment", Kind.CHOICE, False, "多付款处理",
-          "prepay reducing the term or the instalment, or keep a credit balance",
-          "reduce-term", _c(Overpayment), default="reduce-term"),
-    Field("lender_name", Kind.TEXT, False, "出借人名称", "lender's legal name", "某消费金融有限公司"),
+          "credit: hold money paid ahead and apply it on the next due date (提前还当期); "
+          "reduce-term / reduce-instalment: prepay principal at once. Money covering the "
+          "whole payoff settles the loan under every policy", "credit", _c(Overpayment),
+          default="credit"),
+    Field("lender_name", Kind.TEXT, False, "出借人名称", "lender's legal name",
+          "某消费金融有限公司"),
     Field("contract_no", Kind.TEXT, False, "合同编号", "contract number", "HT-2025-000456"),
 )
 

@@ -88,12 +88,11 @@ def _parse(f: Field, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
                    .when(too_big).then(pl.lit("rate of 10 (1000 %) or more")))
     if k is Kind.INT:
         v = s.cast(pl.Int64, strict=False)
-        err = pl.when(~s.str.contains(_INT_RE)).then(pl.lit("not a whole number"))
-        if f.low is not None:
-            err = err.when(v < f.low).then(pl.lit(f"less than {f.low}"))
-        if f.high is not None:
-            err = err.when(v > f.high).then(pl.lit(f"more than {f.high}"))
-        return v, err
+        low = f.low if f.low is not None else -(2**62)
+        high = f.high if f.high is not None else 2**62
+        return v, (pl.when(~s.str.contains(_INT_RE)).then(pl.lit("not a whole number"))
+                   .when(v < low).then(pl.lit(f"less than {low}"))
+                   .when(v > high).then(pl.lit(f"more than {high}")))
     if k is Kind.DATE:
         v = s.str.to_date("%Y-%m-%d", strict=False)
         return v, pl.when(v.is_null()).then(pl.lit("not a date (YYYY-MM-DD)"))
@@ -106,8 +105,8 @@ def _parse(f: Field, raw: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         return v, pl.when(~v.is_in(list(f.choices))).then(
             pl.lit("not one of " + ", ".join(f.choices)))
     if k is Kind.BOOL:
-        low = s.str.to_lowercase()
-        v = pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
+        word = s.str.to_lowercase()
+        v = pl.when(word.is_in(_TRUE)).then(True).when(word.is_in(_FALSE)).then(False)
         return v, pl.when(v.is_null()).then(pl.lit("not true/false"))
     if k is Kind.MOBILE:
         v = s.str.replace_all(r"[\s-]", "")

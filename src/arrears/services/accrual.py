@@ -8,7 +8,6 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection
 
-from arrears.store.bulk import is_postgres
 from arrears.store.loans import journal_rows, load_engines, save_engines, write_journal
 
 
@@ -17,14 +16,13 @@ def accrue_through(conn: Connection, loan_ids: Sequence[str], day: date,
     """Advance each loan's engine through ``day`` and post what it emits; returns the number of
     journal rows. Loans already at or past ``day`` are left alone (idempotent)."""
     loaded = load_engines(conn, loan_ids)
-    pg = is_postgres(conn)
     rows = []
     todo = {}
     for loan_id, ld in loaded.items():
         if ld.engine.accrued_through >= day:
             continue
         ld.engine.advance_to(day)
-        rows.extend(journal_rows(loan_id, ld.engine.take_entries(), posted_at, pg))
+        rows.extend(journal_rows(loan_id, ld.engine.take_entries(), posted_at))
         todo[loan_id] = ld
     n = write_journal(conn, rows)
     save_engines(conn, todo)

@@ -26,8 +26,8 @@ from arrears.book.terms import (
 from arrears.calendar import DayCount, MonthEnd, Period
 from arrears.money import Rounding
 from arrears.store import schema
-from arrears.store.bulk import insert_rows, is_postgres
-from arrears.store.loans import LINE_COLUMNS, _out, journal_rows, line_row, terms_columns
+from arrears.store.bulk import insert_rows
+from arrears.store.loans import LINE_COLUMNS, journal_rows, line_row, terms_columns
 
 CapChecker = Callable[[LoanTerms, LenderType, date], Mapping[str, Any]]
 
@@ -61,7 +61,7 @@ def terms_from_record(r: Mapping[str, Any]) -> LoanTerms:
             tuple(Component(c) for c in (r.get("waterfall")
                                          or "fee,penalty,interest,principal").split(",")),
             AllocationScope(r.get("allocation_scope") or "instalment-first")),
-        overpayment=Overpayment(r.get("overpayment") or "reduce-term"),
+        overpayment=Overpayment(r.get("overpayment") or "credit"),
     )
 
 
@@ -79,7 +79,6 @@ def book_loans(conn: Connection, records: Iterable[Mapping[str, Any]], run_id: i
                now: datetime, cap_check: CapChecker | None = None) -> Booked:
     """Book validated loan records. A record whose terms the engine refuses is rejected with
     the reason; an over-cap loan is booked and flagged with its excess (never dropped)."""
-    pg = is_postgres(conn)
     out = Booked()
     loan_rows: list[dict[str, Any]] = []
     line_rows: list[tuple[Any, ...]] = []
@@ -108,8 +107,8 @@ def book_loans(conn: Connection, records: Iterable[Mapping[str, Any]], run_id: i
             "status": eng.status.value, "accrued_through": eng.accrued_through, "credit": 0,
             "recovered": 0, "closed_on": None, "next_seq": eng.next_seq, "version": 1,
         })
-        line_rows.extend(tuple(_out(v, pg) for v in line_row(loan_id, ln)) for ln in eng.lines)
-        jrows.extend(journal_rows(loan_id, eng.take_entries(), now, pg))
+        line_rows.extend(line_row(loan_id, ln) for ln in eng.lines)
+        jrows.extend(journal_rows(loan_id, eng.take_entries(), now))
         out.loans += 1
     if loan_rows:
         conn.execute(schema.loans.insert(), loan_rows)

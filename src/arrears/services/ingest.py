@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, insert, update
@@ -102,7 +101,8 @@ class _Quarantine:
         ids = pl.Series(ROW, list(rows), dtype=pl.UInt32)
         part = original.filter(pl.col(ROW).is_in(ids.implode()))
         if isinstance(reason, str):
-            part = part.with_columns(pl.lit(field_).alias("_field"), pl.lit(reason).alias("_reason"))
+            part = part.with_columns(pl.lit(field_).alias("_field"),
+                                     pl.lit(reason).alias("_reason"))
         else:
             m = pl.DataFrame({ROW: ids, "_reason": list(reason)})
             part = part.join(m, on=ROW).with_columns(pl.lit(field_).alias("_field"))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from arrears.book.engine import Entry, EngineError, replay
+from arrears.book.engine import EngineError, Entry, replay
 from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff
 from arrears.book.terms import Component
 from arrears.book.views import LoanSnapshot, snapshot

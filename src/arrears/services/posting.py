@@ -22,15 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from arrears.book.engine import Entry, EngineError, LoanEngine, replay
+from arrears.book.engine import EngineError, Entry, LoanEngine, replay
 from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff, order_key
 from arrears.store import schema
-from arrears.store.bulk import insert_rows, is_postgres
+from arrears.store.bulk import fetch, insert_rows
 from arrears.store.loans import (
     EVENT_COLUMNS,
     LINE_COLUMNS,
     Loaded,
-    _out,
     effective_events,
     journal_rows,
     line_row,
@@ -76,7 +75,7 @@ def content_hash(*parts: object) -> str:
                           .encode()).hexdigest()
 
 
-def _event_row(ne: NewEvent, recorded_at: datetime, pg: bool) -> tuple[Any, ...]:
+def _event_row(ne: NewEvent, recorded_at: datetime) -> tuple[Any, ...]:
     ev = ne.event
     amount = component = channel = reason = None
     if isinstance(ev, Payment):
@@ -88,7 +87,7 @@ def _event_row(ne: NewEvent, recorded_at: datetime, pg: bool) -> tuple[Any, ...]
     vals = (ev.event_id, ne.loan_id, ev.kind.value, ev.value_date, amount, component, channel,
             ne.occurred_at, None, reason, ne.actor, "effective", ne.content_hash,
             ne.ingest_run_id, recorded_at)
-    return tuple(_out(v, pg) for v in vals)
+    return vals
 
 
 def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
@@ -97,7 +96,6 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
 
     Events the loan cannot take are returned as rejected and not recorded; the others are.
     """
-    pg = is_postgres(conn)
     out = BatchOutcome()
     loaded = load_engines(conn, list(by_loan))
     event_rows: list[tuple[Any, ...]] = []
@@ -130,8 +128,8 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
             incremental[loan_id] = ld
             entries = ld.engine.take_entries()
             _collect(out, entries)
-            jrows.extend(journal_rows(loan_id, entries, posted_at, pg))
-        event_rows.extend(_event_row(n, posted_at, pg) for n in accepted)
+            jrows.extend(journal_rows(loan_id, entries, posted_at))
+        event_rows.extend(_event_row(n, posted_at) for n in accepted)
         out.posted += len(accepted)
     insert_rows(conn, schema.loan_events, EVENT_COLUMNS, event_rows)
     out.journal_rows += write_journal(conn, jrows)
@@ -187,8 +185,7 @@ def _restate(conn: Connection, loan_id: str, ld: Loaded, news: Sequence[NewEvent
     ld.last_key = max(keys) if keys else None
     entries = engine.take_entries()
     _collect(out, entries)
-    out.journal_rows += write_journal(conn, journal_rows(loan_id, entries, posted_at,
-                                                         is_postgres(conn)))
+    out.journal_rows += write_journal(conn, journal_rows(loan_id, entries, posted_at))
     replace_state(conn, loan_id, Loaded(engine, ld.version, {}, ld.last_key))
     out.restated_loans += 1
     return accepted
@@ -220,20 +217,11 @@ def _why(current: LoanEngine, existing: Sequence[LoanEvent], new: Sequence[LoanE
 def reverse_journal(conn: Connection, loan_id: str, posted_at: datetime) -> int:
     """Reverse every entry of the loan that is not itself a reversal and not yet reversed."""
     from arrears.book.engine import ACCOUNTS  # local: keeps the module header short
-    pg = is_postgres(conn)
-    ph = "%s" if pg else "?"
     cols = ", ".join(("id", "event_id", "kind", "value_date", *ACCOUNTS))
-    sql = (f"SELECT {cols} FROM journal j WHERE loan_id = {ph} AND reverses IS NULL "
-           f"AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.loan_id = {ph} "
-           f"AND r.reverses = j.id) ORDER BY id")
-    raw = conn.connection.driver_connection
-    if pg:
-        with raw.cursor() as cur:
-            cur.execute(sql, (loan_id, loan_id))
-            rows = cur.fetchall()
-    else:
-        rows = raw.execute(sql, (loan_id, loan_id)).fetchall()
-    mirror = [(loan_id, r[1], r[2], r[3], _out(posted_at, pg), r[0], *(-int(v) for v in r[4:]))
+    rows = fetch(conn, f"SELECT {cols} FROM journal j WHERE loan_id = ? AND reverses IS NULL "
+                       f"AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.loan_id = ? "
+                       f"AND r.reverses = j.id) ORDER BY id", (loan_id, loan_id))
+    mirror = [(loan_id, r[1], r[2], r[3], posted_at, r[0], *(-int(v) for v in r[4:]))
               for r in rows]
     from arrears.store.loans import JOURNAL_COLUMNS
     return insert_rows(conn, schema.journal, JOURNAL_COLUMNS, mirror)
@@ -273,10 +261,9 @@ def reverse_event(conn: Connection, target_id: str, reversal_id: str, on: date, 
                             "only an effective payment, waiver or write-off can be reversed")
     loaded = load_engines(conn, [target.loan_id])[target.loan_id]
     conn.execute(ev.update().where(ev.c.event_id == target_id).values(status="reversed"))
-    pg = is_postgres(conn)
     vals = (reversal_id, target.loan_id, "reversal", on, None, None, None, None, target_id,
             reason, actor, "effective", content_hash("reversal", target_id), None, posted_at)
-    insert_rows(conn, ev, EVENT_COLUMNS, [tuple(_out(v, pg) for v in vals)])
+    insert_rows(conn, ev, EVENT_COLUMNS, [vals])
     out = BatchOutcome()
     _restate(conn, target.loan_id, loaded, [], posted_at, out)
     out.posted = 1

@@ -23,7 +23,7 @@ import polars as pl
 from sqlalchemy import Connection
 
 from arrears.book.engine import EngineError, replay
-from arrears.store.bulk import is_postgres
+from arrears.store.bulk import fetch
 from arrears.store.loans import effective_events, load_engines
 
 COMPS = ("fee", "penalty", "interest", "principal")
@@ -58,12 +58,7 @@ class ReconcileReport:
 
 
 def _fetch(conn: Connection, sql: str) -> list[Any]:
-    raw = conn.connection.driver_connection
-    if is_postgres(conn):
-        with raw.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    return list(raw.execute(sql).fetchall())
+    return fetch(conn, sql)
 
 
 def _journal_measures(conn: Connection) -> pl.DataFrame:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,12 @@ from sqlalchemy import Engine, create_engine, event
 from arrears.settings import Settings, load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Values written through the raw sqlite3 connection (bulk paths) are stored exactly as
+# SQLAlchemy stores them: ISO dates, "YYYY-MM-DD HH:MM:SS[.ffffff]" date-times, exact decimals.
+sqlite3.register_adapter(date, date.isoformat)
+sqlite3.register_adapter(datetime, lambda v: v.strftime("%Y-%m-%d %H:%M:%S.%f"))
+sqlite3.register_adapter(Decimal, str)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -29,7 +29,7 @@ from arrears.book.terms import (
 from arrears.calendar import DayCount, MonthEnd, Period
 from arrears.money import Rounding
 from arrears.store import schema
-from arrears.store.bulk import insert_rows, is_postgres, select_in, update_rows
+from arrears.store.bulk import execute, fetch, insert_rows, is_postgres, select_in, update_rows
 
 TERM_COLUMNS = (
     "loan_id", "currency", "principal", "annual_rate", "repayment_method", "term_count",
@@ -68,21 +68,6 @@ def _dt(v: Any) -> datetime | None:
 
 def _dec(v: Any) -> Decimal | None:
     return None if v is None else Decimal(str(v))
-
-
-def _out(v: Any, pg: bool) -> Any:
-    """A Python value as the raw driver wants it (SQLite: ISO strings for dates)."""
-    if pg or v is None:
-        return v
-    if isinstance(v, datetime):
-        return v.isoformat(sep=" ")
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, Decimal):
-        return str(v)
-    return v
 
 
 def terms_from_row(r: Sequence[Any]) -> LoanTerms:
@@ -125,15 +110,13 @@ def terms_columns(t: LoanTerms) -> dict[str, Any]:
 
 
 def line_from_row(r: Sequence[Any]) -> Line:
-    ln = Line(int(r[1]), int(r[2]), _d(r[3]), _d(r[4]), int(r[5]), int(r[6]), int(r[7]))  # type: ignore[arg-type]
-    ln.charged = [int(x) for x in r[8:12]]
-    ln.paid = [int(x) for x in r[12:16]]
-    ln.waived = [int(x) for x in r[16:20]]
-    ln.written_off = [int(x) for x in r[20:24]]
-    ln.pending_penalty = int(r[24])
-    ln.grace_done = bool(r[25])
-    ln.live = bool(r[26])
-    return ln
+    """A line from a row in ``LINE_COLUMNS`` order (integers come back as ints from both
+    drivers; only SQLite's ISO date strings need parsing)."""
+    start, due = r[3], r[4]
+    if not isinstance(start, date):
+        start, due = date.fromisoformat(start), date.fromisoformat(due)
+    return Line(r[1], r[2], start, due, r[5], r[6], r[7], list(r[8:12]), list(r[12:16]),
+                list(r[16:20]), list(r[20:24]), r[24], bool(r[25]), bool(r[26]))
 
 
 def line_row(loan_id: str, ln: Line) -> tuple[Any, ...]:
@@ -170,7 +153,7 @@ def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]
         terms = terms_from_row(r[:nt])
         (status, through, credit, recovered, closed_on, next_seq, last_on, last_at,
          version) = r[nt:]
-        ls = sorted(lines.get(loan_id, []), key=lambda x: x.seq)
+        ls = sorted(lines.get(loan_id, []), key=lambda x: (x.due_on, x.seq))
         eng = LoanEngine(terms, ls, accrued_through=_d(through),  # type: ignore[arg-type]
                          status=LoanStatus(status), credit=int(credit),
                          recovered=int(recovered), closed_on=_d(closed_on))
@@ -186,7 +169,6 @@ class ConcurrentUpdate(RuntimeError):
 
 def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
     """Write back loan state and the instalment lines that changed (optimistic versioning)."""
-    pg = is_postgres(conn)
     state_rows = []
     new_lines: list[tuple[Any, ...]] = []
     changed: list[tuple[Any, ...]] = []
@@ -195,18 +177,21 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
         last_on, last_at = ld.last_key if ld.last_key is not None else (None, None)
         if last_at == datetime.max:
             last_at = None
-        state_rows.append(tuple(_out(v, pg) for v in (
+        state_rows.append((
             e.status.value, e.accrued_through, e.credit, e.recovered, e.closed_on, e.next_seq,
-            last_on, last_at, ld.version + 1, loan_id, ld.version)))
+            last_on, last_at, ld.version + 1, loan_id, ld.version))
+        before = ld.lines_before
+        after = {}
         for ln in e.lines:
             row = line_row(loan_id, ln)
-            old = ld.lines_before.get(ln.seq)
+            after[ln.seq] = row
+            old = before.get(ln.seq)
             if old is None:
-                new_lines.append(tuple(_out(v, pg) for v in row))
+                new_lines.append(row)
             elif old != row:
-                changed.append(tuple(_out(v, pg) for v in (*row[5:], loan_id, ln.seq)))
+                changed.append((*row[5:], loan_id, ln.seq))
         ld.version += 1
-        ld.lines_before = {ln.seq: line_row(loan_id, ln) for ln in e.lines}
+        ld.lines_before = after
     _update_state(conn, state_rows)
     update_rows(conn, schema.instalments, ("loan_id", "seq"), LINE_COLUMNS[5:], changed)
     insert_rows(conn, schema.instalments, LINE_COLUMNS, new_lines)
@@ -214,33 +199,27 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
 
 def _update_state(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     cols = STATE_COLUMNS
-    raw = conn.connection.driver_connection
-    ph = "%s" if is_postgres(conn) else "?"
-    sql = (f"UPDATE loans SET {', '.join(f'{c} = {ph}' for c in cols)} "
-           f"WHERE loan_id = {ph} AND version = {ph}")
-    if is_postgres(conn):
-        if len(rows) > 200:
-            update_rows(conn, schema.loans, ("loan_id",), cols, [r[:-1] for r in rows])
-            return
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            for r in rows:
-                cur.execute(sql, r)
-                if cur.rowcount != 1:
-                    raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
+    if is_postgres(conn) and len(rows) > 200:
+        # one set-based update; the version check becomes a count check
+        n = update_rows(conn, schema.loans, ("loan_id", "version"), cols[:-1],
+                        [(*r[:-3], r[-2], r[-1]) for r in rows], bump="version")
+        if n != len(rows):
+            raise ConcurrentUpdate(f"{len(rows) - n} loans changed while they were being posted")
         return
+    sql = (f"UPDATE loans SET {', '.join(f'{c} = ?' for c in cols)} "
+           f"WHERE loan_id = ? AND version = ?")
     for r in rows:
-        cur = raw.execute(sql, r)  # type: ignore[union-attr]
-        if cur.rowcount != 1:
+        if execute(conn, sql, r) != 1:
             raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
 
 
-def journal_rows(loan_id: str, entries: Iterable[Entry], posted_at: datetime,
-                 pg: bool) -> list[tuple[Any, ...]]:
+def journal_rows(loan_id: str, entries: Iterable[Entry],
+                 posted_at: datetime) -> list[tuple[Any, ...]]:
     rows = []
     for e in entries:
         amounts = e.amounts
-        rows.append((loan_id, e.event_id, e.kind.value, _out(e.value_date, pg),
-                     _out(posted_at, pg), None, *(amounts.get(a, 0) for a in ACCOUNTS)))
+        rows.append((loan_id, e.event_id, e.kind.value, e.value_date,
+                     posted_at, None, *(amounts.get(a, 0) for a in ACCOUNTS)))
     return rows
 
 
@@ -265,16 +244,9 @@ def event_from_row(kind: str, event_id: str, value_date: Any, amount: Any, compo
 
 def effective_events(conn: Connection, loan_id: str) -> list[LoanEvent]:
     """The loan's events that count, in the order the engine replays them."""
-    ph = "%s" if is_postgres(conn) else "?"
-    raw = conn.connection.driver_connection
-    sql = (f"SELECT kind, event_id, value_date, amount, component, channel, reason, "
-           f"COALESCE(occurred_at, recorded_at) FROM loan_events WHERE loan_id = {ph} "
-           f"AND status = 'effective' AND kind IN ('payment', 'waiver', 'write-off') "
-           f"ORDER BY value_date, COALESCE(occurred_at, recorded_at), id")
-    if is_postgres(conn):
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(sql, (loan_id,))
-            rows = cur.fetchall()
-    else:
-        rows = raw.execute(sql, (loan_id,)).fetchall()  # type: ignore[union-attr]
+    rows = fetch(conn, "SELECT kind, event_id, value_date, amount, component, channel, "
+                       "reason, COALESCE(occurred_at, recorded_at) FROM loan_events "
+                       "WHERE loan_id = ? AND status = 'effective' "
+                       "AND kind IN ('payment', 'waiver', 'write-off') "
+                       "ORDER BY value_date, COALESCE(occurred_at, recorded_at), id", (loan_id,))
     return [event_from_row(*r) for r in rows]
