@@ -1,4 +1,7 @@
-"""The vectorised schedules equal the scalar reference, row for row, to the fen."""
+"""The vectorised schedules equal the scalar reference, row for row, to the fen.
+
+The Fineract vectors run through both engines in ``test_schedule_vectors.py``.
+"""
 
 from __future__ import annotations
 
