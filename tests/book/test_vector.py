@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arrears.book import vector
 from arrears.book.schedule import build_schedule
 from arrears.book.terms import LoanTerms, Method
 from arrears.book.vector import (
@@ -104,10 +105,10 @@ def test_frame_equals_scalar_for_random_portfolios(loans: list[LoanTerms]) -> No
     assert_same([(f"L{len(loans) - i:03d}", t) for i, t in enumerate(loans)])
 
 
-def test_frame_equals_scalar_for_a_larger_mixed_portfolio() -> None:
-    rnd = random.Random(20240229)
+def mixed_portfolio(size: int, seed: int) -> list[tuple[str, LoanTerms]]:
+    rnd = random.Random(seed)
     terms = []
-    for i in range(1500):
+    for i in range(size):
         start = rnd.choice(AWKWARD) if rnd.random() < 0.3 else date(2020, 1, 1) + timedelta(
             days=rnd.randrange(2000))
         terms.append((f"X{i}", LoanTerms(
@@ -120,6 +121,26 @@ def test_frame_equals_scalar_for_a_larger_mixed_portfolio() -> None:
             month_end=rnd.choice(list(MonthEnd)),
             service_fee_rate=Decimal(rnd.randrange(0, 1000)).scaleb(-4),
             service_fee_fixed=rnd.choice([0, 300]))))
+    return terms
+
+
+def test_frame_equals_scalar_for_a_larger_mixed_portfolio() -> None:
+    assert_same(mixed_portfolio(1500, 20240229))
+
+
+def test_the_int128_path_equals_the_int64_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # periods whose exact products fit Int64 use it; force Int128 everywhere to prove it too
+    monkeypatch.setattr(vector, "_INT64_SAFE", 0)
+    assert_same(mixed_portfolio(300, 7))
+
+
+def test_huge_principals_and_long_act_act_bullets_use_int128() -> None:
+    start = date(2024, 2, 29)
+    terms = [(f"B{i}", LoanTerms(
+        principal=9 * 10**15 + i, annual_rate=Decimal("0.359999"), method=method,
+        term_count=60, period=Period.parse("3m"), start=start, basis=DayCount.ACT_ACT,
+        rounding=mode, service_fee_rate=Decimal("0.012345")))
+        for i, (method, mode) in enumerate([(m, r) for m in Method for r in Rounding])]
     assert_same(terms)
 
 

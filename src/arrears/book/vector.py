@@ -8,15 +8,20 @@ rounding boundary to trust.
 
 Data flow:
 
-1. ``_prepare`` validates and codes the input, sorted by ``loan_id``, then reorders loans by
-   instalment count, descending, so the loans still running at period k are always a prefix.
-2. ``_grid`` walks k: due dates from the anchor (never chained), period start, and the year
-   fraction of each period as an exact numerator over a per-loan denominator; it also sums the
-   float annuity factor for the equal instalment.
+1. ``_validated`` checks the input and finds the loan_id order; ``_prepare`` codes it into
+   NumPy columns (exact rate numerators and denominators, a month table for due dates) laid
+   out by instalment count, descending, so the loans still running at period k are a prefix.
+2. ``_grid`` walks k: due dates from the anchor (never chained), and the year fraction of
+   each period as an exact integer over a per-loan denominator; it also sums the float
+   annuity factor for the equal instalment.
 3. ``_level_payments`` rounds the equal instalment (float, with an exact fallback) and the
    equal-principal share (exact).
-4. ``_amortise`` walks k again with the exact integer recurrence of ``schedule.amortise``:
-   interest and fees are ``div_round`` on Int128 columns (``div_round_expr``).
+4. ``_amortise`` walks k again with the exact integer recurrence of ``schedule.amortise``;
+   interest and fees are ``div_round`` in Polars on Int128 (Int64 where the product provably
+   fits), written straight into the output slots (sorted by loan_id, n).
+5. ``_assemble`` hands the NumPy columns to Polars without copying.
+
+Speed on this project's 2-core machine: see ``bench/bench_schedules.py``.
 """
 
 from __future__ import annotations
@@ -225,11 +230,15 @@ def _validated(loans: pl.DataFrame) -> tuple[pl.DataFrame, Ints]:
     for (field, bad, why), hit in zip(checks, failed.row(0), strict=True):
         if hit:
             _reject(frame, bad, field, why)
-    order = frame["loan_id"].arg_sort()
-    ids = frame["loan_id"].gather(order)
-    _reject(frame, frame["loan_id"].is_in(ids.filter(ids == ids.shift(1)).implode()),
+    ids = frame["loan_id"]
+    if ids.is_sorted():  # the usual export order of a loan table: skip the string sort
+        order = np.arange(frame.height, dtype=np.int64)
+    else:
+        order = ids.arg_sort().to_numpy().astype(np.int64)
+        ids = ids.gather(order)
+    _reject(frame, pl.col("loan_id").is_in(ids.filter(ids == ids.shift(1)).implode()),
             "loan_id", "is not unique")
-    return frame, order.to_numpy().astype(np.int64)
+    return frame, order
 
 
 def _code(frame: pl.DataFrame, column: str, values: Sequence[str]) -> Ints:
