@@ -127,7 +127,7 @@ def test_parquet_jsonl_and_gb18030_csv_are_read(db: Engine, settings: Settings,
 def test_an_unknown_layout_is_refused_naming_the_file(db: Engine, settings: Settings,
                                                       tmp_path: Path) -> None:
     odd = write_csv(tmp_path / "odd.csv", [["a", "b"], ["1", "2"]])
-    with pytest.raises(IngestError, match="odd.csv: cannot tell"):
+    with pytest.raises(IngestError, match=r"odd\.csv: cannot tell"):
         ingest_paths([odd], db, settings, NOW)
 
 
