@@ -169,6 +169,18 @@ def test_instalment_on_a_rounding_boundary_is_recomputed_exactly(mode: Rounding)
     assert built.schedules.rows() == scalar_rows(terms)
 
 
+def test_a_level_payment_rounded_up_can_end_the_schedule_early() -> None:
+    month = Period.parse("month")
+    terms = [(name, LoanTerms(5, Decimal(0), method, 4, month, date(2024, 1, 31),
+                              rounding=Rounding.UP))
+             for name, method in [("EI", Method.EQUAL_INSTALMENT), ("EP", Method.EQUAL_PRINCIPAL),
+                                  ("IF", Method.INTEREST_FIRST)]]
+    got = build_schedules(terms_frame(terms))
+    assert got.rows() == scalar_rows(terms)
+    assert got.group_by("loan_id").len().sort("loan_id").rows() == [("EI", 3), ("EP", 3),
+                                                                     ("IF", 4)]
+
+
 def test_rates_in_exponent_notation_are_exact() -> None:
     terms = [("A", one_period(10**9, "0.01", Rounding.HALF_UP))]
     frame = terms_frame(terms).with_columns(annual_rate=pl.lit("1E-2"))

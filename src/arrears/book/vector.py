@@ -613,7 +613,7 @@ class _Rows:
     principal: Ints
     interest: Ints
     fee: Ints
-    live: Bools  # False for slots after an early payoff (the schedule ended sooner)
+    dropped: list[Ints]  # slots after an early payoff (the schedule ended sooner): rare
 
 
 def _amortise(b: _Book, g: _Grid, payment: Ints) -> _Rows:
@@ -621,7 +621,7 @@ def _amortise(b: _Book, g: _Grid, payment: Ints) -> _Rows:
     size = int(b.terms.sum())
     rows = _Rows(np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int64),
                  np.empty(size, dtype=np.int64), np.repeat(b.sorted_fee_fixed, b.sorted_terms),
-                 np.ones(size, dtype=np.bool_))
+                 [])
     balance = b.principal.copy()
     done = np.zeros(b.size, dtype=np.bool_)
     for k, c in enumerate(b.counts):
@@ -633,7 +633,7 @@ def _amortise(b: _Book, g: _Grid, payment: Ints) -> _Rows:
         ended = done[:c]
         if ended.any():  # rare: a level payment paid the loan off before its last period
             principal[ended] = 0
-            rows.live[at[ended]] = False
+            rows.dropped.append(at[ended])
         rows.due[at] = g.due[k]
         rows.principal[at] = principal
         rows.interest[at] = interest
@@ -667,18 +667,22 @@ def _add_rated_fees(fees: _Fees, k: int, c: int, at: Ints, fnum: Ints, out: Ints
 def _assemble(frame: pl.DataFrame, b: _Book, rows: _Rows) -> pl.DataFrame:
     """The output frame; n and start_on follow from the layout (a period starts at the
     previous due date, the first one at the loan's start). 32-bit columns where the output
-    has them: the frame takes the NumPy buffers without copying."""
-    if len(rows.due) >= 2**31:
+    has them, built in place: the frame takes the NumPy buffers without copying."""
+    size = len(rows.due)
+    if size >= 2**31:
         raise ValueError("more than 2³¹ instalments in one call: split the portfolio")
-    first_row = np.concatenate(([0], np.cumsum(b.sorted_terms)[:-1])).astype(np.int32)
-    n = np.arange(1, len(rows.due) + 1, dtype=np.int32)
-    n -= np.repeat(first_row, b.sorted_terms)
+    first_row = np.concatenate(([0], np.cumsum(b.sorted_terms)[:-1]))
+    n = np.ones(size, dtype=np.int32)  # +1 a row, back to 1 at each loan's first row
+    n[first_row[1:]] = 1 - b.sorted_terms[:-1]
+    np.cumsum(n, dtype=np.int32, out=n)
+    loan = np.zeros(size, dtype=np.uint32)  # +1 at each loan's first row
+    loan[first_row[1:]] = 1
+    np.cumsum(loan, dtype=np.uint32, out=loan)
     start = np.empty_like(rows.due)
     start[1:] = rows.due[:-1]
     start[first_row] = b.sorted_start
-    loan = np.repeat(b.sorted_rows.astype(np.uint32), b.sorted_terms)
     out = pl.DataFrame({
-        "loan_id": frame["loan_id"].gather(loan),
+        "loan_id": frame["loan_id"].gather(b.sorted_rows).gather(loan),
         "n": n,
         "start_on": pl.Series(start).cast(pl.Date),
         "due_on": pl.Series(rows.due).cast(pl.Date),
@@ -686,4 +690,8 @@ def _assemble(frame: pl.DataFrame, b: _Book, rows: _Rows) -> pl.DataFrame:
         "interest": rows.interest,
         "fee": rows.fee,
     })
-    return out if rows.live.all() else out.filter(pl.Series(rows.live))
+    if not rows.dropped:
+        return out
+    live = np.ones(size, dtype=np.bool_)
+    live[np.concatenate(rows.dropped)] = False
+    return out.filter(pl.Series(live))
