@@ -64,6 +64,8 @@ def test_loan_show_payment_waiver_reversal_and_reconcile(workspace_env: Path,
     assert first["scheduled"]["principal"] == "1000.00"
     assert first["scheduled"]["interest"] == "120.00"
     assert s["outstanding"]["principal"] == "11000.00" and s["dpd"] == 0
+    assert s["contract"]["lender_type"] == "bank" and s["contract"]["net_disbursed"] == "12000.00"
+    assert s["contract"]["cost_cap_rate"] == "0.24"  # licensed: the 24 % all-in judicial cap
 
     code, out = run("loan", "show", "L1", "--as-of", "2025-04-20", "--json")
     late = json.loads(out)

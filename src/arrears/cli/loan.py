@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import typer
@@ -20,15 +21,39 @@ from arrears.cli.common import (
     yuan,
 )
 from arrears.cli.output import console, emit_json, err_console
-from arrears.services.operations import OperationError, loan_as_of, waive, write_off
+from arrears.services.operations import (
+    LoanFacts,
+    OperationError,
+    loan_as_of,
+    loan_facts,
+    waive,
+    write_off,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def snapshot_json(loan_id: str, s: LoanSnapshot) -> dict[str, Any]:
+def facts_json(f: LoanFacts, currency: str) -> dict[str, Any]:
+    return {
+        "borrower_id": f.borrower_id, "product_code": f.product_code,
+        "lender_type": f.lender_type, "contract_signed_on": f.contract_signed_on,
+        "principal": yuan(f.principal, currency), "upfront_fee": yuan(f.upfront_fee, currency),
+        "net_disbursed": yuan(f.net_disbursed, currency),
+        "legal_principal_note": (
+            "upfront fee deducted: the principal for interest and claims is the amount "
+            "actually lent (Civil Code Art. 670)" if f.upfront_fee else None),
+        "cost_cap_rate": f.cost_cap_rate, "all_in_rate": f.all_in_rate,
+        "cap_excess": f.cap_excess, "cap_basis": f.cap_basis,
+    }
+
+
+def snapshot_json(loan_id: str, s: LoanSnapshot,
+                  facts: LoanFacts | None = None) -> dict[str, Any]:
     cur = s.currency
     return {
-        "loan_id": loan_id, "as_of": s.as_of, "status": s.status, "currency": cur,
+        "loan_id": loan_id, "as_of": s.as_of,
+        "contract": facts_json(facts, cur) if facts is not None else None,
+        "status": s.status, "currency": cur,
         "dpd": s.dpd, "past_due_days": s.past_due_days,
         "oldest_unpaid_due": s.oldest_unpaid_due, "next_due_on": s.next_due_on,
         "next_due_amount": yuan(s.next_due_amount, cur), "payoff": yuan(s.payoff, cur),
@@ -64,11 +89,12 @@ def show(loan_id: str = typer.Argument(..., help="Loan id (借据号)."),
     _, engine = workspace()
     try:
         s = loan_as_of(engine, loan_id, day)
+        facts = loan_facts(engine, loan_id)
     except OperationError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     if as_json:
-        emit_json(snapshot_json(loan_id, s))
+        emit_json(snapshot_json(loan_id, s, facts))
         return
     cur = s.currency
     console.print(f"[bold]{loan_id}[/bold] as of {day}: {s.status.value}, dpd {s.dpd} "
@@ -86,6 +112,9 @@ def show(loan_id: str = typer.Argument(..., help="Loan id (借据号)."),
     console.print(t)
     bal = by_component(s.outstanding, cur)
     console.print("outstanding 未还: " + ", ".join(f"{k} {v}" for k, v in bal.items()))
+    if facts.cap_excess is not None and Decimal(str(facts.cap_excess)) > 0:
+        console.print(f"[yellow]over the legal cost cap 超过综合成本上限[/yellow]: all-in "
+                      f"{facts.all_in_rate} vs cap {facts.cost_cap_rate} — {facts.cap_basis}")
 
 
 def _component(value: str) -> Component:

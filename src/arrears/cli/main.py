@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from arrears.cli import book, calc, loan, payment, rules
+from arrears.cli import book, calc, loan, payment, product, rules
 from arrears.cli.demo import demo
 from arrears.cli.ingest import ingest
 
@@ -22,6 +22,7 @@ app.command("ingest")(ingest)
 app.add_typer(loan.app, name="loan", help="One loan: show, waive, write off (借据).")
 app.add_typer(payment.app, name="payment", help="Post or reverse a payment (还款).")
 app.add_typer(book.app, name="book", help="The whole book: reconcile (对账).")
+app.add_typer(product.app, name="product", help="Products: term defaults loans inherit (产品).")
 
 
 def main() -> None:  # pragma: no cover - console script

@@ -102,7 +102,9 @@ LOAN_FIELDS: tuple[Field, ...] = (
           "principal the amount actually lent", "0.00"),
     Field("penalty_rate_multiplier", Kind.RATE, True, "罚息倍数",
           "penalty interest rate as a multiple of the contract rate", "1.5"),
-    Field("product_code", Kind.ID, False, "产品编码", "lender's product code", "CASH30"),
+    Field("product_code", Kind.ID, False, "产品编码",
+          "a product loaded with `arrears product load`; its terms fill every optional "
+          "column this row leaves empty (unknown code: quarantined)", "CASH30"),
     Field("first_due_on", Kind.DATE, False, "首期还款日",
           "first due date when the lender fixes a repayment day (broken first period)",
           "2025-02-10"),

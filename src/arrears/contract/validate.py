@@ -148,8 +148,9 @@ def _datetime(s: pl.Expr) -> pl.Expr:
 
 
 def check(frame: pl.DataFrame, fields: Sequence[Field]) -> Checked:
-    """Validate every row; a row with any problem goes to ``bad`` with all its problems."""
-    df = frame.with_row_index(ROW, offset=1)
+    """Validate every row; a row with any problem goes to ``bad`` with all its problems.
+    Rows are numbered from 1 unless the frame already carries its own ``_row`` numbers."""
+    df = frame if ROW in frame.columns else frame.with_row_index(ROW, offset=1)
     missing_cols = [f.name for f in fields if f.required and f.name not in df.columns]
     typed: list[pl.Expr] = []
     errors: list[pl.Expr] = []

@@ -24,6 +24,7 @@ from arrears.contract.fields import CONTRACTS, KEYS, detect_kind
 from arrears.contract.validate import ROW, check
 from arrears.services.booking import CapChecker, book_loans
 from arrears.services.posting import NewEvent, post_batch
+from arrears.services.products import apply_products, product_defaults
 from arrears.settings import Settings
 from arrears.store import schema
 from arrears.store.bulk import select_in
@@ -136,7 +137,15 @@ def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, setting
     key = KEYS[kind]
     original = df.with_row_index(ROW, offset=1)
     q = _Quarantine()
-    checked = check(df, fields)
+    rows = original
+    if kind == "loans":
+        with engine.connect() as conn:
+            rows, unknown = apply_products(original, product_defaults(conn))
+        if unknown.height:
+            q.add(original, unknown[ROW], "product_code",
+                  [f"product_code: unknown product {c} (define it with arrears product load)"
+                   for c in unknown["product_code"]])
+    checked = check(rows, fields)
     if checked.bad.height:
         q.rows.append(checked.bad)
     good = checked.good

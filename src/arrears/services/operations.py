@@ -111,6 +111,39 @@ def reverse(engine: Engine, target_id: str, reversal_id: str, on: date, reason: 
         return Outcome(reversal_id, loan_id, "reversed", ())
 
 
+@dataclass(frozen=True, slots=True)
+class LoanFacts:
+    """What the contract and the booking-time legal checks say about a loan."""
+
+    loan_id: str
+    borrower_id: str
+    product_code: str | None
+    lender_type: str
+    contract_signed_on: date
+    principal: int
+    upfront_fee: int
+    net_disbursed: int  # the amount actually lent: the legal principal (Civil Code Art. 670)
+    cost_cap_rate: object
+    all_in_rate: object
+    cap_excess: object
+    cap_basis: str | None
+
+
+def loan_facts(engine: Engine, loan_id: str) -> LoanFacts:
+    t = schema.loans
+    with engine.connect() as conn:
+        r = conn.execute(select(t.c.borrower_id, t.c.product_code, t.c.lender_type,
+                                t.c.contract_signed_on, t.c.principal, t.c.upfront_fee,
+                                t.c.cost_cap_rate, t.c.all_in_rate, t.c.cap_excess,
+                                t.c.cap_basis).where(t.c.loan_id == loan_id)).first()
+    if r is None:
+        raise OperationError(f"no loan {loan_id}")
+    return LoanFacts(loan_id, r.borrower_id, r.product_code, r.lender_type,
+                     r.contract_signed_on, r.principal, r.upfront_fee,
+                     r.principal - r.upfront_fee, r.cost_cap_rate, r.all_in_rate,
+                     r.cap_excess, r.cap_basis)
+
+
 def loan_as_of(engine: Engine, loan_id: str, as_of: date) -> LoanSnapshot:
     """The loan as of the end of ``as_of``. Before the stored state's day the loan is replayed
     from its events up to that day — the same engine, so both agree by construction."""

@@ -204,6 +204,15 @@ ingest_runs = Table(
     Column("quarantine_path", Text, nullable=True),
 )
 
+products = Table(
+    "products", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("terms", JSON, nullable=False),  # contract-field strings, see contract.products
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 audit_log = Table(
     "audit_log", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
