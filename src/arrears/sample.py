@@ -119,7 +119,9 @@ def _loan(rng: random.Random, lid: str, bid: str,
     principal = rng.randint(lo // 100, hi // 100) * 10000  # whole hundreds of yuan, in fen
     rate = (Decimal(rlo) + (Decimal(rhi) - Decimal(rlo)) * Decimal(rng.randint(0, 100)) / 100
             ).quantize(Decimal("0.0001"))
-    upfront = principal * rng.choice((0, 0, 0, 1, 2, 3)) // 100
+    # upfront fees only on instalment products: on a 14-day cash loan even 1 % is an
+    # annualised cost far above any cap
+    upfront = 0 if method is Method.BULLET else principal * rng.choice((0, 0, 0, 1, 2)) // 100
     lender = rng.choice(lenders)
     terms = LoanTerms(principal=principal, annual_rate=rate, method=method, term_count=terms_n,
                       period=Period.parse(period), start=start, upfront_fee=upfront,
@@ -146,7 +148,7 @@ def _payments(rng: random.Random, lid: str, terms: LoanTerms, behaviour: str,
             delay = rng.randint(4, 45)
             extra = inst.total * Decimal("0.03")
         else:
-            delay = rng.randint(-3, 1)
+            delay = rng.randint(-3, 0)  # on or a little before the due date: held, then applied
             extra = Decimal(0)
         paid_on = inst.due_on + timedelta(days=delay)
         if paid_on > as_of:
