@@ -537,7 +537,7 @@ def _rated(amount: Ints, num: Ints, fnum: Ints, den: Ints, fden: Ints, mode: Int
     frame = pl.DataFrame({"a": amount, "n": num, "f": fnum, "d": den, "fd": fden, "m": mode})
     if not len(frame):
         return np.zeros(0, dtype=np.int64)
-    top = int(amount.max()) * int(np.abs(num).max()) * int(fnum.max())
+    top = int(amount.max()) * int(np.abs(num).max()) * int(np.abs(fnum).max())
     wide = max(top, int(den.max()) * int(fden.max())) >= _INT64_SAFE  # exact Python ints
     dtype = _INT128 if wide else _INT64
     return _div_round_staged(frame.lazy().select(
@@ -571,14 +571,17 @@ def _level_payments(b: _Book, g: _Grid) -> tuple[Ints, int]:
     equal-instalment loan, the share of each equal-principal loan; and how many loans needed
     the exact fallback.
 
-    The equal instalment A = P / S is estimated in float. Error bound, u = 2⁻⁵³: r and f are
-    each within 3u of exact (int→float conversions, one division), 1 + r·f within 6u, each
-    discount factor adds 7u, so the k-th product is within 7ku and the sum S of n positive
-    terms within 8nu; A is then within (8n + 2)u of exact, relatively (first order: n·u ≪ 1).
-    The margin is twice that. An estimate farther than the margin from every rounding boundary
-    (integers for the directed modes, half-integers for the half modes) lies on the same side
-    of each as the exact A, so rounds the same; the others — and any non-finite estimate — are
-    recomputed exactly by ``schedule.equal_instalment``.
+    The equal instalment A = P / S is estimated in float. Relative error bound, u = 2⁻⁵³:
+    r and f are each within 3u of exact (int→float conversions, one division), r·f within 7u,
+    1 + r·f within 8u, so each discount step (one more division) adds 9u: the k-th product is
+    within 9ku and the sum S of n positive terms within 10nu; A = P/S is within (10n + 2)u
+    (first order; the second-order terms are negligible while n·u ≪ 1). The margin, (16n + 16)u
+    of A, covers it with room to spare. An estimate farther than the margin from every rounding
+    boundary (integers for the directed modes, half-integers for the half modes) lies on the
+    same side of each as the exact A, so rounds the same; the fraction and distance below are
+    computed exactly (Sterbenz). The others — and any non-finite estimate — are recomputed
+    exactly by ``schedule.equal_instalment``. In practice they are single-instalment loans
+    whose exact amount is a tie (P·(1 + r·f) on a half fen), which no float can settle.
     """
     payment = _even_split(b.principal, b.terms, b.mode)  # zero-rate instalment; 等额本金 share
     with np.errstate(all="ignore"):
