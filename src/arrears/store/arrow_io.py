@@ -4,6 +4,13 @@ Used where millions of rows move (bulk posting, end-of-day mirrors). One ADBC co
 transaction until ``commit``. Frames are normalised to the table's logical types on the way in
 (SQLite hands back dates as text and booleans as integers) and written in the exact text forms
 SQLAlchemy uses on SQLite, so both access paths read each other's rows.
+
+SQLite caution: the ADBC driver carries its own copy of the SQLite library, and two copies in one
+process must never have the same database open at once — their POSIX locks and WAL index do not
+see each other (sqlite.org, "How To Corrupt An SQLite Database", §2.2). ``bulk`` therefore closes
+the engine's pooled ``sqlite3`` connections before it opens, and nothing else in the process may
+use the database until the bulk session ends. Bulk phases here are sequential; a multi-threaded
+server must run them in a separate process.
 """
 
 from __future__ import annotations
@@ -117,6 +124,9 @@ class Bulk:
         self.cur.execute(f"UPDATE {table.name} SET {', '.join(sets)} FROM {tmp} t "
                          f"WHERE {where}")
         n = int(self.cur.rowcount)
+        if n < 0:  # the SQLite driver does not report it; ask SQLite
+            self.cur.execute("SELECT changes()")
+            n = int(self.cur.fetchone()[0])
         self.drop(tmp)
         return n
 
@@ -177,6 +187,8 @@ def connect(engine: Engine) -> Any:
 @contextmanager
 def bulk(engine: Engine) -> Iterator[Bulk]:
     """A bulk session: commits when the block ends normally, rolls back otherwise."""
+    if engine.url.get_backend_name() == "sqlite":
+        engine.dispose()  # no sqlite3 connection may stay open beside the ADBC one
     b = Bulk(connect(engine), engine.url.get_backend_name())
     try:
         yield b

@@ -1,0 +1,51 @@
+"""Loan state as frames: the engine's stored state read and written whole-batch over ADBC.
+
+The layout is the stored one: ``loans`` = ``loan_id`` + terms + state columns, ``lines`` =
+``LINE_COLUMNS`` sorted by loan, due date and seq. Only lines that changed are written back;
+loan state is written with an optimistic version check.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from arrears.store import schema
+from arrears.store.arrow_io import Bulk, polars_schema
+from arrears.store.loans import LINE_COLUMNS, STATE_COLUMNS, TERM_COLUMNS, ConcurrentUpdate
+
+LOAN_FRAME_COLUMNS: tuple[str, ...] = (*TERM_COLUMNS, *STATE_COLUMNS)
+_LOAN_SCHEMA = {c: t for c, t in polars_schema(schema.loans).items() if c in LOAN_FRAME_COLUMNS}
+_LINE_SCHEMA = {c: t for c, t in polars_schema(schema.instalments).items() if c in LINE_COLUMNS}
+
+
+def read_state(b: Bulk, loan_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(loans, lines) for the given loan ids, typed, lines in engine order."""
+    tmp = b.stage(pl.DataFrame({"loan_id": loan_ids.unique()}))
+    try:
+        loans = b.read(f"SELECT {', '.join(LOAN_FRAME_COLUMNS)} FROM loans "
+                       f"WHERE loan_id IN (SELECT loan_id FROM {tmp})", schema=_LOAN_SCHEMA)
+        lines = b.read(f"SELECT {', '.join(LINE_COLUMNS)} FROM instalments "
+                       f"WHERE loan_id IN (SELECT loan_id FROM {tmp})", schema=_LINE_SCHEMA)
+    finally:
+        b.drop(tmp)
+    return (loans.select(LOAN_FRAME_COLUMNS),
+            lines.select(LINE_COLUMNS).sort("loan_id", "due_on", "seq"))
+
+
+def write_lines(b: Bulk, before: pl.DataFrame, after: pl.DataFrame) -> int:
+    """Write the lines of ``after`` that are new or differ from ``before``."""
+    after = after.select(LINE_COLUMNS).cast(_LINE_SCHEMA)  # type: ignore[arg-type]
+    changed = after.join(before.select(LINE_COLUMNS).cast(_LINE_SCHEMA),  # type: ignore[arg-type]
+                         on=list(LINE_COLUMNS), how="anti", nulls_equal=True)
+    return b.upsert(schema.instalments, changed, key=("loan_id", "seq"))
+
+
+def write_loan_state(b: Bulk, loans: pl.DataFrame) -> int:
+    """Write the state columns of ``loans`` (whose ``version`` is the one read); refuses if any
+    loan was changed by someone else in between."""
+    cols = [c for c in STATE_COLUMNS if c != "version"]
+    df = loans.select("loan_id", "version", *cols)
+    n = b.update(schema.loans, df, key=("loan_id", "version"), bump="version")
+    if n != df.height:
+        raise ConcurrentUpdate(f"{df.height - n} loans changed while they were being posted")
+    return n
