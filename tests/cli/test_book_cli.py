@@ -103,6 +103,15 @@ def test_loan_show_payment_waiver_reversal_and_reconcile(workspace_env: Path,
     assert code == 0, out
     assert json.loads(out)["ok"] is True
 
+    code, out = run("book", "trial-balance", "--as-of", "2025-04-20", "--json")
+    tb = json.loads(out)
+    assert code == 0 and tb["balanced"] is True
+    show = json.loads(run("loan", "show", "L1", "--as-of", "2025-04-20", "--json")[1])
+    for c in ("principal", "interest", "fee", "penalty"):
+        # the journal's receivables as of the last posted day are what the loan shows
+        assert tb["balances"][c] == show["outstanding"][c], c
+    assert tb["balances"]["cash"] == "-11500.00"  # 12,000.00 lent; P1 reversed; P9 500.00 in
+
 
 def test_write_off_then_money_is_a_recovery(workspace_env: Path, tmp_path: Path) -> None:
     run("ingest", *_files(tmp_path))
