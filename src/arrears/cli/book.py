@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from rich.table import Table
 
 from arrears.cli.common import JsonOpt, parse_date, workspace, yuan
