@@ -84,8 +84,9 @@ def div_round_expr(num: pl.Expr, den: pl.Expr, mode: pl.Expr | Rounding,
     every value and product is known to fit a narrower integer type).
 
     ``mode`` is a ``Rounding`` or an expression of ``rounding_code`` values; ``den`` must be
-    positive (every denominator here is). Evaluate it lazily so Polars computes the shared
-    sub-expressions once.
+    positive (every denominator here is). Within one expression Polars evaluates the division
+    up to three times (its fused multiply-subtract does not reuse the quotient): over millions
+    of rows, stage it as ``_div_round_staged`` does, about three times faster.
     """
     code = pl.lit(rounding_code(mode), pl.Int8) if isinstance(mode, Rounding) else mode
     n, d = num.cast(dtype), den.cast(dtype)
