@@ -102,12 +102,33 @@ def test_principal_always_sums_to_the_loan_and_periods_chain(terms: LoanTerms) -
     assert all(a.due_on == b.start_on for a, b in pairwise(rows))
     assert all(r.start_on < r.due_on for r in rows)
     assert [r.n for r in rows] == list(range(1, len(rows) + 1))
-    if terms.method is Method.BULLET:
-        assert len(rows) == 1
-    elif terms.method is Method.INTEREST_FIRST:
-        assert len(rows) == terms.term_count
-    else:  # a level payment rounded up may pay the loan off a period early
-        assert len(rows) <= terms.term_count
+    # a contractual schedule has one row per period, whatever the rounding
+    assert len(rows) == (1 if terms.method is Method.BULLET else terms.term_count)
+
+
+def test_a_broken_first_period_dearer_than_the_instalment_keeps_every_instalment() -> None:
+    # 36 days of interest (175.00) exceed the level payment of a 30-year loan (151.08): the
+    # first instalment repays no principal and the schedule still runs its 360 months
+    terms = LoanTerms(1_000_000, Decimal("0.18"), Method.EQUAL_INSTALMENT, 360,
+                      Period.parse("month"), date(2025, 1, 15), first_due=date(2025, 2, 20))
+    rows = build_schedule(terms).instalments
+    assert len(rows) == 360
+    assert rows[0].principal == 0 and rows[0].interest == 17_500
+    assert sum(r.principal for r in rows) == 1_000_000
+
+
+def test_a_bullet_due_before_it_starts_is_refused() -> None:
+    with pytest.raises(ValueError, match="not after the start"):
+        build_schedule(LoanTerms(1_000_000, Decimal("0.18"), Method.BULLET, 6,
+                                 Period.parse("month"), date(2024, 1, 15),
+                                 first_due=date(2023, 12, 15)))
+
+
+def test_modes_given_as_plain_strings_are_coerced() -> None:
+    terms = LoanTerms(5, Decimal(0), "equal-instalment", 4,  # type: ignore[arg-type]
+                      Period.parse("month"), date(2024, 1, 15), rounding="up")  # type: ignore[arg-type]
+    assert terms.rounding is Rounding.UP and terms.method is Method.EQUAL_INSTALMENT
+    assert [r.principal for r in build_schedule(terms).instalments] == [2, 2, 1, 0]
 
 
 # --- month ends --------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def test_instalment_on_a_rounding_boundary_is_recomputed_exactly(mode: Rounding)
     assert built.schedules.rows() == scalar_rows(terms)
 
 
-def test_a_level_payment_rounded_up_can_end_the_schedule_early() -> None:
+def test_a_level_payment_rounded_up_leaves_zero_rows_at_the_end() -> None:
     month = Period.parse("month")
     terms = [(name, LoanTerms(5, Decimal(0), method, 4, month, date(2024, 1, 31),
                               rounding=Rounding.UP))
@@ -177,8 +177,9 @@ def test_a_level_payment_rounded_up_can_end_the_schedule_early() -> None:
                                   ("IF", Method.INTEREST_FIRST)]]
     got = build_schedules(terms_frame(terms))
     assert got.rows() == scalar_rows(terms)
-    assert got.group_by("loan_id").len().sort("loan_id").rows() == [("EI", 3), ("EP", 3),
+    assert got.group_by("loan_id").len().sort("loan_id").rows() == [("EI", 4), ("EP", 4),
                                                                      ("IF", 4)]
+    assert got.filter(pl.col("loan_id") == "EI")["principal"].to_list() == [2, 2, 1, 0]
 
 
 def test_rates_in_exponent_notation_are_exact() -> None:

@@ -84,6 +84,8 @@ def grid(
     bullet: bool = False,
 ) -> Grid:
     """The periods of a schedule. A bullet loan is one period spanning all ``count`` periods."""
+    if first_due is not None and first_due <= start:
+        raise ValueError(f"first due date {first_due} is not after the start {start}")
     if bullet:
         whole = Period(period.unit, period.count * count)
         due = first_due if first_due is not None else advance(start, whole, 1, month_end)
@@ -135,8 +137,11 @@ def amortise(
 ) -> list[tuple[int, int]]:
     """(principal, interest) per period for ``balance`` over the given period fractions.
 
-    ``fixed_payment`` keeps a given level payment and ends as soon as the balance is paid
-    (reduce-term after a prepayment); otherwise all periods are used.
+    A contractual schedule always has one row per period, the last taking whatever principal
+    is left (a broken first period whose interest exceeds the level payment repays no principal
+    in it; a level payment rounded up leaves zero rows at the end). ``fixed_payment`` keeps a
+    given level payment and ends as soon as the balance is paid (reduce-term after a
+    prepayment).
     """
     rate = Fraction(annual_rate)
     n = len(fractions)
@@ -146,7 +151,7 @@ def amortise(
             balance, rate, fractions, mode)
         for k, f in enumerate(fractions):
             interest = interest_for(balance, rate, f, mode)
-            last = k == n - 1 or balance + interest <= payment
+            last = k == n - 1 or (fixed_payment is not None and balance + interest <= payment)
             principal = balance if last else min(balance, max(payment - interest, 0))
             rows.append((principal, interest))
             balance -= principal
@@ -157,8 +162,8 @@ def amortise(
         share = fixed_payment if fixed_payment is not None else div_round(balance, n, mode)
         for k, f in enumerate(fractions):
             interest = interest_for(balance, rate, f, mode)
-            last = k == n - 1 or balance <= share
-            principal = balance if last else share
+            last = k == n - 1 or (fixed_payment is not None and balance <= share)
+            principal = balance if last else min(share, balance)
             rows.append((principal, interest))
             balance -= principal
             if last:

@@ -128,6 +128,12 @@ class LoanTerms:
     overpayment: Overpayment = Overpayment.CREDIT
 
     def __post_init__(self) -> None:
+        # terms read from files, JSON or the database may carry plain strings: coerce them, or
+        # an ``is`` comparison on a mode would silently take the wrong branch
+        for name, kind in _ENUM_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                object.__setattr__(self, name, kind(value))
         if self.principal <= 0:
             raise ValueError("principal must be positive")
         if self.term_count < 1:
@@ -161,3 +167,9 @@ class LoanTerms:
     @property
     def is_day_period(self) -> bool:
         return self.period.unit is PeriodUnit.DAY
+
+
+_ENUM_FIELDS: tuple[tuple[str, type], ...] = (
+    ("method", Method), ("basis", DayCount), ("rounding", Rounding), ("month_end", MonthEnd),
+    ("grace_penalty", GracePenalty), ("dpd_grace", DpdGrace), ("overpayment", Overpayment),
+)

@@ -617,45 +617,36 @@ class _Rows:
     principal: Ints
     interest: Ints
     fee: Ints
-    dropped: list[Ints]  # slots after an early payoff (the schedule ended sooner): rare
 
 
 def _amortise(b: _Book, g: _Grid, payment: Ints) -> _Rows:
     """``schedule.amortise`` and ``fee_for`` for every loan, one period index at a time."""
     size = int(b.terms.sum())
     rows = _Rows(np.empty(size, dtype=np.int32), np.empty(size, dtype=np.int64),
-                 np.empty(size, dtype=np.int64), np.repeat(b.sorted_fee_fixed, b.sorted_terms),
-                 [])
+                 np.empty(size, dtype=np.int64), np.repeat(b.sorted_fee_fixed, b.sorted_terms))
     balance = b.principal.copy()
-    done = np.zeros(b.size, dtype=np.bool_)
     for k, c in enumerate(b.counts):
         at = b.offset[:c] + k
         interest = _rated(balance[:c], b.rate_num[:c], g.fnum[k], b.rate_den[:c], b.fden[:c],
                           b.mode[:c])
-        principal, last = _principal_due(b.method[:c], b.terms[:c] == k + 1, balance[:c],
-                                         interest, payment[:c])
-        ended = done[:c]
-        if ended.any():  # rare: a level payment paid the loan off before its last period
-            principal[ended] = 0
-            rows.dropped.append(at[ended])
+        principal = _principal_due(b.method[:c], b.terms[:c] == k + 1, balance[:c],
+                                   interest, payment[:c])
         rows.due[at] = g.due[k]
         rows.principal[at] = principal
         rows.interest[at] = interest
         _add_rated_fees(b.fees, k, c, at, g.fnum[k], rows.fee)
         balance[:c] -= principal
-        done[:c] |= last
     return rows
 
 
 def _principal_due(method: Ints, final: Bools, balance: Ints, interest: Ints,
-                   payment: Ints) -> tuple[Ints, Bools]:
-    """Principal of this period and whether it ends the schedule, as ``schedule.amortise``:
-    the last period (or the first one the level payment covers) takes the whole balance."""
+                   payment: Ints) -> Ints:
+    """Principal of this period, as ``schedule.amortise``: the last period takes the whole
+    balance; before it the level payment's principal part, never more than is left."""
     ei, ep = method == _EI, method == _EP
-    last = final | (ei & (balance + interest <= payment)) | (ep & (balance <= payment))
     level = np.where(ei, np.minimum(balance, np.maximum(payment - interest, 0)),
-                     np.where(ep, payment, 0))
-    return np.where(last, balance, level), last
+                     np.where(ep, np.minimum(payment, balance), 0))
+    return np.where(final, balance, level)
 
 
 def _add_rated_fees(fees: _Fees, k: int, c: int, at: Ints, fnum: Ints, out: Ints) -> None:
@@ -694,8 +685,4 @@ def _assemble(frame: pl.DataFrame, b: _Book, rows: _Rows) -> pl.DataFrame:
         "interest": rows.interest,
         "fee": rows.fee,
     })
-    if not rows.dropped:
-        return out
-    live = np.ones(size, dtype=np.bool_)
-    live[np.concatenate(rows.dropped)] = False
-    return out.filter(pl.Series(live))
+    return out
