@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Engine, insert, text
 
-from arrears.services.booking import book_loans
+from arrears.services.booking import book_frame
 from arrears.services.posting import content_hash
 from arrears.store import schema
 from arrears.store.schema import metadata
@@ -33,8 +34,11 @@ def book(engine: Engine, loan_id: str, start: date, **over: Any) -> str:
         "penalty_rate_multiplier": "1.5", "grace_days": 0, "late_fee_fixed": 1_000,
     }
     rec.update(over)
-    rec["method"] = rec["repayment_method"] = over.get("method", rec["repayment_method"])
+    rec["repayment_method"] = rec.pop("method", rec["repayment_method"])
+    for name, default in DEFAULTS.items():
+        rec.setdefault(name, default)
     rec["_hash"] = content_hash(*sorted(rec.items()))
+    rec["_row"] = 1
     now = datetime(2026, 1, 1)
     with engine.begin() as conn:
         if conn.execute(schema.borrowers.select().where(
@@ -43,6 +47,19 @@ def book(engine: Engine, loan_id: str, start: date, **over: Any) -> str:
                 borrower_id="B1", name="张三", id_number="11010519491231002X",
                 mobile="13800138000", province="浙江省", city="杭州市", address="文三路1号",
                 extra={}, content_hash="x", created_at=now))
-        booked = book_loans(conn, [rec], None, now)
+    booked = book_frame(engine, pl.DataFrame([rec], schema_overrides=SCHEMA), None, now)
     assert booked.loans == 1, booked.rejected
     return loan_id
+
+
+DEFAULTS: dict[str, Any] = {
+    "product_code": None, "first_due_on": None, "basis": "30/360", "rounding": "half-up",
+    "month_end": "clamp", "service_fee_rate": "0", "service_fee_fixed": 0,
+    "late_fee_rate": "0", "penalty_rate": None, "penalty_on_interest": False,
+    "grace_penalty": "retroactive", "dpd_grace": "threshold",
+    "waterfall": "fee,penalty,interest,principal", "allocation_scope": "instalment-first",
+    "overpayment": "credit",
+}
+SCHEMA = {"first_due_on": pl.Date, "product_code": pl.String, "penalty_rate": pl.String,
+          "principal": pl.Int64, "upfront_fee": pl.Int64, "late_fee_fixed": pl.Int64,
+          "service_fee_fixed": pl.Int64, "term_count": pl.Int64, "grace_days": pl.Int64}

@@ -133,10 +133,9 @@ def test_an_unknown_layout_is_refused_naming_the_file(db: Engine, settings: Sett
 
 def test_over_cap_loans_are_booked_and_flagged_with_the_excess(
         db: Engine, settings: Settings, files: list[Path]) -> None:
-    from arrears.services.loan_caps import cap_checker
+    from arrears.services.loan_caps import cap_frame
 
-    check, _ = cap_checker(settings)
-    _, lo, _ = ingest_paths(files, db, settings, NOW, cap_check=check)
+    _, lo, _ = ingest_paths(files, db, settings, NOW, cap_check=cap_frame(settings))
     assert lo.over_cap == 1  # L2: private, 12 % with a 10 % upfront fee over 30 days
     with db.connect() as c:
         row = c.execute(select(schema.loans.c.cap_excess, schema.loans.c.cap_basis,

@@ -21,7 +21,7 @@ from arrears.cli.common import (
 from arrears.cli.output import console, emit_json
 from arrears.sample import write_sample
 from arrears.services.ingest import ingest_paths
-from arrears.services.loan_caps import cap_checker
+from arrears.services.loan_caps import cap_frame
 from arrears.services.portfolio import portfolio_summary
 from arrears.services.reconcile import reconcile
 
@@ -36,7 +36,7 @@ def demo(
     summarise it (book size, overdue by bucket, amounts collected)."""
     day: date = parse_date(as_of, "--as-of")
     settings, engine = workspace()
-    check, _ = cap_checker(settings)
+    check = cap_frame(settings)
     folder = settings.home / "demo" / f"seed-{seed}-size-{size}"
     files = write_sample(folder, seed=seed, borrowers=size, as_of=day)
     with progress_bar(enabled=not as_json) as bar:

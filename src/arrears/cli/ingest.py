@@ -9,7 +9,7 @@ import typer
 from arrears.cli.common import JsonOpt, now, progress_bar, progress_callback, workspace
 from arrears.cli.output import console, emit_json, err_console
 from arrears.services.ingest import IngestError, ingest_paths
-from arrears.services.loan_caps import cap_checker
+from arrears.services.loan_caps import cap_frame
 
 
 def ingest(
@@ -22,7 +22,7 @@ def ingest(
     Exit status 1 when any row was quarantined, so scripts notice.
     """
     settings, engine = workspace()
-    check, _pack = cap_checker(settings)
+    check = cap_frame(settings)
     with progress_bar(enabled=not as_json) as bar:
         progress = progress_callback(bar, "posting")
 

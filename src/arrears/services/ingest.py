@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, update
 from arrears.book.events import Payment
 from arrears.contract.fields import CONTRACTS, KEYS, detect_kind
 from arrears.contract.validate import ROW, check
-from arrears.services.booking import CapChecker, book_loans
+from arrears.services.booking import CapFrame, book_frame
 from arrears.services.posting import NewEvent, post_batch
 from arrears.services.products import apply_products, product_defaults
 from arrears.settings import Settings
@@ -111,7 +111,7 @@ class _Quarantine:
 
 
 def ingest_paths(paths: Sequence[Path], engine: Engine, settings: Settings, now: datetime,
-                 *, cap_check: CapChecker | None = None,
+                 *, cap_check: CapFrame | None = None,
                  progress: Progress | None = None, batch_loans: int = 2000) -> list[IngestReport]:
     """Ingest files in dependency order (borrowers, loans, payments)."""
     frames = []
@@ -130,7 +130,7 @@ def ingest_paths(paths: Sequence[Path], engine: Engine, settings: Settings, now:
 
 
 def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, settings: Settings,
-                now: datetime, cap_check: CapChecker | None, progress: Progress | None,
+                now: datetime, cap_check: CapFrame | None, progress: Progress | None,
                 batch_loans: int) -> IngestReport:
     rep = IngestReport(str(path), kind, rows_total=df.height)
     fields = CONTRACTS[kind]
@@ -252,19 +252,17 @@ def _write_borrowers(good: pl.DataFrame, run_id: int, now: datetime, engine: Eng
 
 def _write_loans(good: pl.DataFrame, run_id: int, now: datetime, engine: Engine,
                  rep: IngestReport, q: _Quarantine, original: pl.DataFrame,
-                 cap_check: CapChecker | None, progress: Progress | None,
+                 cap_check: CapFrame | None, progress: Progress | None,
                  batch: int) -> None:
-    records = good.to_dicts()
-    for i in range(0, len(records), batch):
-        part = records[i:i + batch]
-        with engine.begin() as conn:
-            booked = book_loans(conn, part, run_id, now, cap_check)
+    step = max(batch, 50_000)  # loans are booked as frames: big batches are cheap
+    for i in range(0, good.height, step):
+        booked = book_frame(engine, good.slice(i, step), run_id, now, cap_check)
         rep.rows_new += booked.loans
         rep.over_cap += booked.over_cap
         for ref, reason in booked.rejected:
-            q.add(original, [ref], "terms", reason)
+            q.add(original, [ref], "terms", f"terms refused: {reason}")
         if progress:
-            progress("loans", min(i + batch, len(records)), len(records))
+            progress("loans", min(i + step, good.height), good.height)
 
 
 def _post_payments(good: pl.DataFrame, run_id: int, now: datetime, engine: Engine,

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Engine, Integer, Table
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Engine, Integer, Table
 
 from arrears.store.schema import ExactDecimal
 
@@ -39,8 +39,10 @@ def polars_schema(table: Table) -> dict[str, pl.DataType]:
             out[c.name] = pl.Datetime("us")
         elif isinstance(t, Date):
             out[c.name] = pl.Date()
-        elif isinstance(t, BigInteger | Integer):
+        elif isinstance(t, BigInteger):
             out[c.name] = pl.Int64()
+        elif isinstance(t, Integer):
+            out[c.name] = pl.Int32()
         elif isinstance(t, ExactDecimal):
             out[c.name] = pl.String()
         else:
@@ -79,8 +81,27 @@ class Bulk:
         """Append rows (columns by name; absent nullable/defaulted columns left to the DB)."""
         if df.is_empty():
             return 0
-        name = table if isinstance(table, str) else table.name
+        if isinstance(table, Table):
+            name = table.name
+            df = _conform(df, table)
+        else:
+            name = table
         self.cur.adbc_ingest(name, self._outgoing(df).to_arrow(), mode="append")
+        return df.height
+
+    def insert(self, table: Table, df: pl.DataFrame) -> int:
+        """Insert rows through a staging table, casting text to the table's JSON columns
+        (PostgreSQL will not take text into ``json`` directly)."""
+        if df.is_empty():
+            return 0
+        json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        if not self.pg or not json_cols & set(df.columns):
+            return self.append(table, df)
+        tmp = self.stage(_conform(df, table))
+        cols = ", ".join(df.columns)
+        picks = ", ".join(f"CAST({c} AS json)" if c in json_cols else c for c in df.columns)
+        self.cur.execute(f"INSERT INTO {table.name} ({cols}) SELECT {picks} FROM {tmp}")
+        self.drop(tmp)
         return df.height
 
     def stage(self, df: pl.DataFrame) -> str:
@@ -97,7 +118,7 @@ class Bulk:
         """Insert rows, replacing the existing row with the same ``key``."""
         if df.is_empty():
             return 0
-        tmp = self.stage(df)
+        tmp = self.stage(_conform(df, table))
         cols = ", ".join(df.columns)
         if self.pg:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in df.columns if c not in key)
@@ -116,7 +137,7 @@ class Bulk:
         to update only rows still at the version read)."""
         if df.is_empty():
             return 0
-        tmp = self.stage(df)
+        tmp = self.stage(_conform(df, table))
         sets = [f"{c} = t.{c}" for c in df.columns if c not in key]
         if bump:
             sets.append(f"{bump} = {table.name}.{bump} + 1")
@@ -147,6 +168,14 @@ class Bulk:
     def close(self) -> None:
         self.cur.close()
         self.conn.close()
+
+
+def _conform(df: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """The frame's columns cast to the table's own types (PostgreSQL's binary COPY takes a
+    32-bit INTEGER only from a 32-bit column, and so on)."""
+    want = polars_schema(table)
+    casts = {c: want[c] for c in df.columns if c in want and df.schema[c] != want[c]}
+    return df.cast(casts) if casts else df  # type: ignore[arg-type]
 
 
 def _numbered(sql: str) -> str:
