@@ -19,11 +19,10 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine, insert, update
 
-from arrears.book.events import Payment
 from arrears.contract.fields import CONTRACTS, KEYS, detect_kind
 from arrears.contract.validate import ROW, check
 from arrears.services.booking import CapFrame, book_frame
-from arrears.services.posting import NewEvent, post_batch
+from arrears.services.bulk_posting import post_payment_file
 from arrears.services.products import apply_products, product_defaults
 from arrears.settings import Settings
 from arrears.store import schema
@@ -268,26 +267,11 @@ def _write_loans(good: pl.DataFrame, run_id: int, now: datetime, engine: Engine,
 def _post_payments(good: pl.DataFrame, run_id: int, now: datetime, engine: Engine,
                    rep: IngestReport, q: _Quarantine, original: pl.DataFrame,
                    progress: Progress | None, batch: int) -> None:
-    good = good.sort(["loan_id", "paid_at", ROW])
-    loan_ids = good["loan_id"].unique(maintain_order=True).to_list()
-    by_loan: dict[str, list[NewEvent]] = {}
-    for pid, lid, amt, at, ch, h, row in good.select(
-            "payment_id", "loan_id", "amount", "paid_at", "channel", "_hash", ROW).iter_rows():
-        by_loan.setdefault(lid, []).append(NewEvent(
-            lid, Payment(pid, at.date(), amt, ch, at), h, occurred_at=at, ingest_run_id=run_id,
-            ref=row))
-    done = 0
-    for i in range(0, len(loan_ids), batch):
-        chunk = {lid: by_loan[lid] for lid in loan_ids[i:i + batch]}
-        with engine.begin() as conn:
-            outcome = post_batch(conn, chunk, now)
-        rep.rows_new += outcome.posted
-        rep.restated_loans += outcome.restated_loans
-        for rj in outcome.rejected:
-            q.add(original, [rj.ref], "payment", rj.reason)
-        done += sum(len(v) for v in chunk.values())
-        if progress:
-            progress("payments", done, good.height)
+    outcome = post_payment_file(engine, good, run_id, now, progress=progress)
+    rep.rows_new += outcome.posted
+    rep.restated_loans += outcome.restated_loans
+    for row, reason in outcome.rejected:
+        q.add(original, [row], "payment", reason)
 
 
 def _finish(rep: IngestReport, q: _Quarantine, path: Path, run_id: int, settings: Settings,
