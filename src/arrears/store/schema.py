@@ -185,8 +185,8 @@ journal = Table(
     Column("reverses", Integer, nullable=True),  # id of the entry this one reverses
     *[Column(a, BigInteger, nullable=False, default=0) for a in ACCOUNTS],
     CheckConstraint(" + ".join(ACCOUNTS) + " = 0", name="balanced"),
+    # by loan only: posting writes millions of rows, and reports by value date scan anyway
     Index("ix_journal_loan", "loan_id"),
-    Index("ix_journal_value_date", "value_date"),
 )
 
 ingest_runs = Table(
