@@ -191,7 +191,7 @@ def loan_terms(draw: st.DrawFn) -> LoanTerms:
 def _amount(kind: str, eng: LoanEngine, rng: random.Random) -> int:
     """An amount of the given kind for the loan's next instalment (from its schedule)."""
     inst = build_schedule(eng.terms).instalments
-    due = inst[min(rng.randrange(len(inst)), 1)].total
+    due = max(1, inst[min(rng.randrange(len(inst)), 1)].total)
     return {"exact": due, "partial": max(1, due * rng.randint(1, 9) // 10),
             "over": due + rng.randint(1, due), "payoff": 2 * eng.terms.principal,
             "tiny": rng.randint(1, 99), "zero": -rng.randint(0, 1) * 100,

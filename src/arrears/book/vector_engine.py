@@ -431,14 +431,29 @@ class _Book:
             pl.Series("next_seq", self.next_seq[idx]).cast(pl.Int32),
         ]
 
-    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The book as ``LOAN_SCHEMA`` and ``LINE_SCHEMA`` frames."""
+    def frames(self, engines: Mapping[int, LoanEngine] | None = None,
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The book as ``LOAN_SCHEMA`` and ``LINE_SCHEMA`` frames; the loans of ``engines``
+        (by loan row) as those engines have them."""
+        engines = engines or {}
+        for i, eng in engines.items():
+            self.status[i] = _STATUS.index(eng.status.value)
+            self.accrued[i] = (eng.accrued_through - _EPOCH).days
+            self.credit[i], self.recovered[i] = eng.credit, eng.recovered
+            self.next_seq[i] = eng.next_seq
+            self.closed_on[i] = (_NO_DATE if eng.closed_on is None
+                                 else (eng.closed_on - _EPOCH).days)
         loans = self.loans.with_columns(self._state(slice(None)))
         lines = self.lines.frame.with_columns(self.lines.columns())
-        if self.parts:
-            lines = _merge_lines(lines, self.line_loan, _parts_frame(self),
-                                 np.ones(len(lines), dtype=np.bool_))
-        return loans, lines
+        extra = [_parts_frame(self)] if self.parts else []
+        drop = np.zeros(len(lines), dtype=np.bool_)
+        if engines:
+            ids = self.loans["loan_id"]
+            theirs = frames_from_engines({ids[i]: e for i, e in engines.items()})[1]
+            at = self.off[ids.search_sorted(theirs["loan_id"]).to_numpy().astype(np.int64)]
+            extra.append(theirs.select(pl.Series("_at", at), *theirs.columns))
+            drop[self.lines_of(np.array(sorted(engines), dtype=np.int64))[0]] = True
+        return loans, (_merge_lines(lines, pl.concat(extra), drop) if extra else lines)
 
     def frames_of(self, loans: Ints) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The current state of a few loans (no settled part lines among them)."""
@@ -447,22 +462,26 @@ class _Book:
         return self.loans[loans].with_columns(self._state(loans)), lines
 
 
-def _merge_lines(lines: pl.DataFrame, line_loan: Ints, extra: pl.DataFrame,
-                 keep: Bools) -> pl.DataFrame:
-    """``lines`` (rows where ``keep``; ``line_loan`` their loan rows) and ``extra`` (with a
-    ``_loan`` column), sorted by loan, due_on, seq."""
-    base = lines.with_columns(_loan=pl.Series(line_loan)).filter(pl.Series(keep))
-    both = pl.concat([base, extra.select(base.columns)])
-    return both.sort("_loan", "due_on", "seq", maintain_order=True).drop("_loan")
+def _merge_lines(lines: pl.DataFrame, extra: pl.DataFrame, drop: Bools) -> pl.DataFrame:
+    """``lines`` without the ``drop`` rows, with each ``extra`` row inserted before the line
+    row ``_at`` (extras for one place keep their order): the book stays sorted without a
+    sort by key, since every insertion point is known."""
+    size = len(lines)
+    place = np.concatenate([2 * np.arange(size, dtype=np.int64) + 1,
+                            2 * extra["_at"].to_numpy().astype(np.int64)])
+    order = np.argsort(place, kind="stable")  # a merge of two sorted runs
+    keep = np.concatenate([~drop, np.ones(extra.height, dtype=np.bool_)])[order]
+    both = pl.concat([lines, extra.select(lines.columns)])
+    return both[order[keep]]
 
 
 def _parts_frame(b: _Book) -> pl.DataFrame:
     cols = {k: np.concatenate([p[k] for p in b.parts]) for k in b.parts[0]}
     loan = cols.pop("_loan")
-    frame = pl.DataFrame({"_loan": loan, "loan_id": b.loans["loan_id"].gather(loan), **cols})
+    frame = pl.DataFrame({"loan_id": b.loans["loan_id"].gather(loan), **cols})
     for name in ("start_on", "due_on"):
         frame = frame.with_columns(pl.col(name).cast(pl.Int32).cast(pl.Date))
-    return frame.select("_loan", *(pl.col(c).cast(t) for c, t in LINE_SCHEMA.items()))
+    return frame.select("_at", *(pl.col(c).cast(t) for c, t in LINE_SCHEMA.items()))
 
 
 # ---------------------------------------------------------------- journal
@@ -476,6 +495,7 @@ class _Journal:
 
     def __init__(self) -> None:
         self.parts: list[pl.DataFrame] = []
+        self.scalar: list[tuple[int, ...]] = []
 
     def add(self, loan: Ints, kind: EntryKind, day: Ints, key: tuple[int, Any, Any, Any],
             event: Ints | None = None, **amounts: Ints) -> None:
@@ -497,15 +517,19 @@ class _Journal:
     def add_entries(self, loan: int, entries: list[Entry], major: int, event: int) -> None:
         """Entries of a scalar engine (a fallback loan) in its own order."""
         for i, e in enumerate(entries):
-            self.add(np.array([loan]), e.kind, np.array([(e.value_date - _EPOCH).days]),
-                     (major, _LAST + 1, i, 0),
-                     np.array([-1 if e.event_id is None else event]),
-                     **{a: np.array([v]) for a, v in e.amounts.items()})
+            self.scalar.append((loan, -1 if e.event_id is None else event, _KIND[e.kind],
+                                (e.value_date - _EPOCH).days, major, _LAST + 1, i, 0,
+                                *(e.amounts.get(a, 0) for a in ACCOUNTS)))
 
     def frame(self, b: _Book, events: pl.Series | None) -> pl.DataFrame:
-        if not self.parts:
+        parts = list(self.parts)
+        if self.scalar:
+            names = ["_loan", "_event", "_kind", "_day", "_k1", "_k2", "_k3", "_k4", *ACCOUNTS]
+            parts.append(pl.DataFrame(self.scalar, schema=dict.fromkeys(names, pl.Int64),
+                                      orient="row"))
+        if not parts:
             return pl.DataFrame(schema=ENTRY_SCHEMA)
-        rows = pl.concat(self.parts, how="diagonal_relaxed")
+        rows = pl.concat(parts, how="diagonal_relaxed")
         rows = rows.sort("_loan", "_k1", "_k2", "_k3", "_k4", maintain_order=True)
         event = pl.when(pl.col("_event") >= 0).then(pl.col("_event"))
         event_ids = (events.gather(rows.select(event).to_series()) if events is not None
@@ -845,7 +869,7 @@ def _settle(b: _Book, loans: Ints, day: Ints, po: _Payoff) -> None:
     zero = np.zeros(len(loans), dtype=np.int64)
     paid = {FEE: po.acc_fee, PEN: zero, INT: po.acc_int, PRI: po.balance}
     part: dict[str, Ints] = {
-        "_loan": loans, "seq": b.next_seq[loans].copy(), "n": lines.get("n")[cur].astype(np.int64),
+        "_loan": loans, "_at": cur, "seq": b.next_seq[loans].copy(), "n": lines.get("n")[cur].astype(np.int64),
         "start_on": lines.get("start_on")[cur], "due_on": day, "principal": po.balance,
         "interest": po.acc_int, "fee": po.acc_fee, "pending_penalty": zero,
         "grace_done": np.ones(len(loans), dtype=np.bool_),
@@ -964,7 +988,7 @@ def post_payments(loans: pl.DataFrame, lines: pl.DataFrame, payments: pl.DataFra
     live = pays.filter(pl.Series(known))
     for k, r in enumerate(live.partition_by("_round", maintain_order=True, include_key=True)):
         run.round(k, r.sort("_loan"))
-    new_loans, new_lines = run.finish()
+    new_loans, new_lines = b.frames(run.engines)
     return Posted(new_loans, new_lines, run.journal.frame(b, pays["event_id"]),
                   run.rejected(), len(run.engines))
 
@@ -992,8 +1016,7 @@ class _Posting:
         day = _days(r["value_date"])
         rows = r["_row"].to_numpy().astype(np.int64)
         scalar = self.fell[loan]
-        for i in np.flatnonzero(scalar):
-            self._scalar(int(loan[i]), int(rows[i]), k)
+        self._scalar(k, r.filter(pl.Series(scalar)))
         early = ~scalar & (day < b.terms.start[loan])
         late = ~scalar & ~early & (day < b.accrued[loan])
         self.reject(rows[early], pl.format("{}: value date {} is before the loan started on {}",
@@ -1011,44 +1034,30 @@ class _Posting:
                     pl.format("{}: payment amount must be positive", "event_id"))
         go = ok & (amount > 0)
         p = _Round(loan[go], day[go], amount[go], rows[go])
-        handed = _pay(b, p, k, self.journal)
-        for i, row in zip(p.loans[handed], p.event[handed], strict=True):
-            self.engines[int(i)] = _engine_of(b, int(i))
-            self.fell[i] = True
-            self._scalar(int(i), int(row), k)
+        handed = p.loans[_pay(b, p, k, self.journal)]
+        if len(handed):
+            engines = engines_from_frames(*b.frames_of(handed))
+            ids = b.loans["loan_id"]
+            self.engines.update((int(i), engines[ids[int(i)]]) for i in handed)
+            self.fell[handed] = True
+            self._scalar(k, r.filter(pl.Series(loan).is_in(pl.Series(handed).implode())))
 
-    def _scalar(self, loan: int, row: int, k: int) -> None:
-        """A payment of a loan the scalar engine runs (counted in ``Posted.fallbacks``)."""
-        eng = self.engines[loan]
-        r = self.pays.row(row, named=True)
-        try:
-            eng.apply(Payment(r["event_id"], r["value_date"], r["amount"], at=r["at"]))
-        except EngineError as exc:
-            self.reject(np.array([row]), pl.lit(str(exc)))
-        self.journal.add_entries(loan, eng.take_entries(), k, row)
+    def _scalar(self, k: int, r: pl.DataFrame) -> None:
+        """Payments of loans the scalar engine runs (counted in ``Posted.fallbacks``)."""
+        for loan, row, event_id, day, amount, at in r.select(
+                "_loan", "_row", "event_id", "value_date", "amount", "at").iter_rows():
+            eng = self.engines[loan]
+            try:
+                eng.apply(Payment(event_id, day, amount, at=at))
+            except EngineError as exc:
+                self.reject(np.array([row]), pl.lit(str(exc)))
+            self.journal.add_entries(loan, eng.take_entries(), k, row)
 
     def rejected(self) -> pl.DataFrame:
         if not self._rejected:
             return pl.DataFrame(schema=REJECTED_SCHEMA)
         why = pl.concat(self._rejected).sort("_row")
         return why.join(self.pays, on="_row", how="left").select(list(REJECTED_SCHEMA))
-
-    def finish(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The frames, with the scalar engines' loans written over theirs."""
-        b = self.b
-        if not self.engines:
-            return b.frames()
-        for i, eng in self.engines.items():
-            b.status[i] = _STATUS.index(eng.status.value)
-            b.accrued[i] = (eng.accrued_through - _EPOCH).days
-            b.credit[i], b.recovered[i], b.next_seq[i] = eng.credit, eng.recovered, eng.next_seq
-            b.closed_on[i] = _NO_DATE if eng.closed_on is None else (eng.closed_on - _EPOCH).days
-        loans, lines = b.frames()
-        ids = b.loans["loan_id"]
-        _, theirs = frames_from_engines({ids[i]: e for i, e in self.engines.items()})
-        theirs = theirs.with_columns(_loan=ids.search_sorted(theirs["loan_id"]).cast(pl.Int64))
-        line_loan = ids.search_sorted(lines["loan_id"]).to_numpy().astype(np.int64)
-        return loans, _merge_lines(lines, line_loan, theirs, ~self.fell[line_loan])
 
 
 # ---------------------------------------------------------------- the bridge to LoanEngine
@@ -1099,16 +1108,11 @@ def _terms_of(r: Mapping[str, Any]) -> LoanTerms:
     )
 
 
-def _line_row(loan_id: str, ln: Line) -> dict[str, Any]:
-    row: dict[str, Any] = {"loan_id": loan_id, "seq": ln.seq, "n": ln.n, "start_on": ln.start_on,
-                           "due_on": ln.due_on, "principal": ln.principal,
-                           "interest": ln.interest, "fee": ln.fee}
-    for m in MEASURES:
-        values = getattr(ln, m)
-        for c, name in enumerate(COMPONENT_NAMES):
-            row[f"{m}_{name}"] = values[c]
-    row.update(pending_penalty=ln.pending_penalty, grace_done=ln.grace_done, live=ln.live)
-    return row
+def _line_row(loan_id: str, ln: Line) -> tuple[Any, ...]:
+    """A line as a row of ``LINE_SCHEMA``."""
+    return (loan_id, ln.seq, ln.n, ln.start_on, ln.due_on, ln.principal, ln.interest, ln.fee,
+            *ln.charged, *ln.paid, *ln.waived, *ln.written_off, ln.pending_penalty,
+            ln.grace_done, ln.live)
 
 
 def _line_of(r: Mapping[str, Any]) -> Line:
@@ -1130,7 +1134,8 @@ def frames_from_engines(engines: Mapping[str, LoanEngine]) -> tuple[pl.DataFrame
                       "recovered": e.recovered, "closed_on": e.closed_on,
                       "next_seq": e.next_seq})
         lines.extend(_line_row(loan_id, ln) for ln in e.lines)
-    return pl.DataFrame(loans, schema=LOAN_SCHEMA), pl.DataFrame(lines, schema=LINE_SCHEMA)
+    return (pl.DataFrame(loans, schema=LOAN_SCHEMA),
+            pl.DataFrame(lines, schema=LINE_SCHEMA, orient="row"))
 
 
 def engines_from_frames(loans: pl.DataFrame, lines: pl.DataFrame) -> dict[str, LoanEngine]:
@@ -1150,9 +1155,3 @@ def _engine(r: Mapping[str, Any], lines: list[Line]) -> LoanEngine:
                      recovered=r["recovered"], closed_on=r["closed_on"])
     eng.next_seq = r["next_seq"]
     return eng
-
-
-def _engine_of(b: _Book, i: int) -> LoanEngine:
-    """The scalar engine of loan row ``i`` in its current state (a fallback)."""
-    loans, lines = b.frames_of(np.array([i], dtype=np.int64))
-    return _engine(loans.row(0, named=True), [_line_of(r) for r in lines.iter_rows(named=True)])
