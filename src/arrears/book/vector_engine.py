@@ -225,10 +225,17 @@ def _excl_cumsum(values: Ints, starts: Ints, seg: Ints) -> Ints:
 
 def _codes(column: pl.Series, values: Mapping[str, int]) -> Ints:
     """Each text's code, or an error naming the unknown texts."""
-    bad = column.filter(~column.is_in(list(values)) | column.is_null()).unique().to_list()
-    if bad:
+    names = list(values)
+    try:
+        index = column.cast(pl.Enum(names)).to_physical().to_numpy()
+    except pl.exceptions.InvalidOperationError:
+        index = None
+    if index is None or column.null_count():
+        bad = column.filter(~column.is_in(names) | column.is_null()).unique().to_list()
         raise ValueError(f"{column.name}: unknown values {bad[:5]}")
-    return column.replace_strict(dict(values), return_dtype=pl.Int64).to_numpy().astype(np.int64)
+    table = np.array(list(values.values()), dtype=np.int64)
+    out: Ints = table[index]
+    return out
 
 
 def _days(column: pl.Series) -> Ints:
@@ -257,18 +264,26 @@ class _Terms:
         self.order: Ints = table[_codes(loans["waterfall"], orders)]
         self._rates: tuple[Ints, Ints, Ints, Ints] | None = None
 
-    def rates(self) -> tuple[Ints, Ints, Ints, Ints]:
-        """Penalty rate per day and late-fee rate as exact fractions: (pen_num, pen_den,
-        late_num, late_den), pen_den including the basis' year days (as ``LoanEngine``)."""
+    def rates(self, who: Ints) -> tuple[Ints, Ints, Ints, Ints]:
+        """Penalty rate per day and late-fee rate of each loan in ``who`` as exact fractions:
+        (pen_num, pen_den, late_num, late_den), pen_den including the basis' year days (as
+        ``LoanEngine``). Parsed for the loans asked about, unless that is most of the book."""
+        if self._rates is None and len(who) * 4 < self._loans.height:
+            few, back = np.unique(who, return_inverse=True)
+            return tuple(x[back] for x in _rates_of(self._loans[few]))  # type: ignore[return-value]
         if self._rates is None:
-            pen_num, pen_den = _penalty_rates(self._loans)
-            year = self._loans["basis"].replace_strict(
-                {b.value: b.year_days for b in DayCount}, return_dtype=pl.Int64).to_numpy()
-            if int(pen_den.max(initial=0)) >= _SAFE // 512:
-                raise ValueError("a penalty rate too precise for exact Int64 denominators")
-            late_num, late_den = _rationals(self._loans, "late_fee_rate")
-            self._rates = (pen_num, pen_den * year, late_num, late_den)
-        return self._rates
+            self._rates = _rates_of(self._loans)
+        return tuple(x[who] for x in self._rates)  # type: ignore[return-value]
+
+
+def _rates_of(loans: pl.DataFrame) -> tuple[Ints, Ints, Ints, Ints]:
+    pen_num, pen_den = _penalty_rates(loans)
+    year = loans["basis"].replace_strict(
+        {b.value: b.year_days for b in DayCount}, return_dtype=pl.Int64).to_numpy()
+    if int(pen_den.max(initial=0)) >= _SAFE // 512:
+        raise ValueError("a penalty rate too precise for exact Int64 denominators")
+    late_num, late_den = _rationals(loans, "late_fee_rate")
+    return pen_num, pen_den * year, late_num, late_den
 
 
 def _penalty_rates(loans: pl.DataFrame) -> tuple[Ints, Ints]:
@@ -340,6 +355,15 @@ class _Lines:
                      - g(f"waived_{name}")[rows] - g(f"written_off_{name}")[rows])
         return out
 
+    def out_all(self, c: int) -> Ints:
+        """Outstanding of component ``c`` on every line."""
+        name = COMPONENT_NAMES[c]
+        g = self.get
+        out: Ints = g(f"charged_{name}") - g(f"paid_{name}")
+        out -= g(f"waived_{name}")
+        out -= g(f"written_off_{name}")
+        return out
+
     def add(self, measure: str, c: int, rows: Ints, amount: Ints) -> None:
         if len(rows) and np.any(amount):
             self.put(f"{measure}_{COMPONENT_NAMES[c]}")[rows] += amount
@@ -370,7 +394,9 @@ class _Book:
 
     def __init__(self, loans: pl.DataFrame, lines: pl.DataFrame) -> None:
         self.loans = _conform(loans, LOAN_SCHEMA, "loans")
-        if not self.loans["loan_id"].is_sorted() or self.loans["loan_id"].is_duplicated().any():
+        ids = self.loans["loan_id"]
+        if ids.null_count() or not ids.is_sorted() or (ids.slice(1) == ids.slice(0, len(ids) - 1)
+                                                       ).any():
             raise ValueError("loans must be sorted by a unique loan_id")
         self.n = self.loans.height
         self.lines = _Lines(_conform(lines, LINE_SCHEMA, "lines"))
@@ -393,17 +419,20 @@ class _Book:
         run = ids.rle_id().to_numpy().astype(np.int64)
         head = np.flatnonzero(np.diff(run, prepend=-1))
         heads = ids.gather(head)
-        at = self.loans["loan_id"].search_sorted(heads).to_numpy().astype(np.int64)
-        found = at < self.n
-        found[found] = self.loans["loan_id"].gather(at[found]) == heads.filter(pl.Series(found))
-        if not found.all():
-            raise ValueError(f"lines of unknown loans {heads.filter(~pl.Series(found))[:5]}")
-        loan: Ints = at[run]
-        due, seq = self.lines.due, self.lines.get("seq")
-        step = np.diff(loan)
-        ordered = (step > 0) | ((step == 0) & ((np.diff(due) > 0)
-                                               | ((np.diff(due) == 0) & (np.diff(seq) > 0))))
-        if not ordered.all():
+        if len(heads) == self.n and (heads == self.loans["loan_id"]).all():
+            loan = run  # every loan has lines, in the loans' (sorted) order
+        else:
+            at = self.loans["loan_id"].search_sorted(heads).to_numpy().astype(np.int64)
+            found = at < self.n
+            found[found] = (self.loans["loan_id"].gather(at[found])
+                            == heads.filter(pl.Series(found))).to_numpy()
+            if not found.all():
+                raise ValueError(f"lines of unknown loans {heads.filter(~pl.Series(found))[:5]}")
+            if np.any(np.diff(at) <= 0):
+                raise ValueError("lines must be sorted by loan_id")
+            loan = at[run]
+        key = self.lines.due * (1 << 32) + self.lines.get("seq")
+        if np.any((np.diff(key) <= 0) & (np.diff(loan) == 0)):
             raise ValueError("lines must be sorted by loan_id, due_on, seq (unique seq)")
         return loan
 
@@ -574,10 +603,8 @@ def _accrue(b: _Book, loans: Ints, lo: Ints, hi: Ints, cap: Ints,
     day the whole advance goes to: a day d is posted in the chunk ending min(cap, month end)."""
     if not len(loans):
         return
-    rows, pos = b.lines_of(loans)
+    rows, pos = _candidates(b, loans, lo, hi)
     lines, t = b.lines, b.terms
-    keep = lines.live[rows] & (lines.due[rows] <= hi[pos])
-    rows, pos = rows[keep], pos[keep]
     due, who = lines.due[rows], loans[pos]
     a, z = lo[pos], hi[pos]
     done = lines.get("grace_done")[rows]
@@ -626,13 +653,39 @@ def _accrue(b: _Book, loans: Ints, lo: Ints, hi: Ints, cap: Ints,
     contributions.append(_penalty_by_chunk(who, from_day, z, daily, chunk, charged != 0))
 
 
+def _candidates(b: _Book, loans: Ints, lo: Ints, hi: Ints) -> tuple[Ints, Ints]:
+    """The live lines of ``loans`` due by ``hi`` that a run to ``hi`` can change (a superset:
+    falling due, in grace, or with a penalty base), and each one's position in ``loans``.
+
+    For most of the book, whole-column masks are far cheaper than gathering every line of
+    every loan; the few lines that pass are gathered afterwards."""
+    lines = b.lines
+    if len(loans) * 4 < b.n:
+        rows, pos = b.lines_of(loans)
+        keep = lines.live[rows] & (lines.due[rows] <= hi[pos])
+        return rows[keep], pos[keep]
+    at = np.full(b.n, -1, dtype=np.int64)
+    at[loans] = np.arange(len(loans))
+    line_pos = at[b.line_loan]
+    bound = np.full(b.n, np.iinfo(np.int64).min)
+    bound[loans] = hi
+    due = lines.due
+    keep = lines.live & (due <= bound[b.line_loan])
+    bound[loans] = lo
+    owed = (lines.out_all(PRI) > 0) | (b.terms.compound[b.line_loan]
+                                       & (lines.out_all(INT) > 0))
+    keep &= (due > bound[b.line_loan]) | ~lines.get("grace_done") | owed
+    rows = np.flatnonzero(keep)
+    return rows, line_pos[rows]
+
+
 def _daily(b: _Book, who: Ints, base: Ints, accrues: Bools) -> Ints:
     """Rounding point ``penalty-daily``: base × penalty rate / year days, per line."""
     daily = np.zeros(len(who), dtype=np.int64)
     if accrues.any():
-        pen_num, pen_den, _, _ = b.terms.rates()
         w = who[accrues]
-        daily[accrues] = _mul_div_round(base[accrues], pen_num[w], pen_den[w], b.terms.mode[w])
+        pen_num, pen_den, _, _ = b.terms.rates(w)
+        daily[accrues] = _mul_div_round(base[accrues], pen_num, pen_den, b.terms.mode[w])
     return daily
 
 
@@ -640,10 +693,10 @@ def _late_fees(b: _Book, who: Ints, unpaid: Ints, hit: Bools) -> Ints:
     """Rounding point ``late-fee``: fixed fee + rate × what is unpaid when grace ends."""
     late = np.zeros(len(who), dtype=np.int64)
     if hit.any():
-        _, _, late_num, late_den = b.terms.rates()
         w = who[hit]
-        late[hit] = b.terms.late_fixed[w] + _mul_div_round(unpaid[hit], late_num[w],
-                                                           late_den[w], b.terms.mode[w])
+        _, _, late_num, late_den = b.terms.rates(w)
+        late[hit] = b.terms.late_fixed[w] + _mul_div_round(unpaid[hit], late_num, late_den,
+                                                           b.terms.mode[w])
     return late
 
 
