@@ -17,17 +17,14 @@ import json
 import platform
 import time
 from datetime import date
-from decimal import Decimal
 
 import numpy as np
 import polars as pl
 
 from arrears.book.caps import check_cost_cap
-from arrears.book.terms import LenderType, LoanTerms, Method
+from arrears.book.terms import LenderType
 from arrears.book.vector import INPUT_SCHEMA, build_schedules
-from arrears.book.vector_caps import LOAN_SCHEMA, all_in_rates_traced, cap_checks
-from arrears.calendar import DayCount, MonthEnd, Period
-from arrears.money import Rounding
+from arrears.book.vector_caps import LOAN_SCHEMA, _terms, all_in_rates_traced, cap_checks
 from arrears.rules import load_pack
 
 
@@ -85,19 +82,7 @@ def portfolio(n: int, seed: int) -> pl.DataFrame:
         "lender_type": _pick(rng, n, {"consumer-finance": 40, "microloan": 30, "bank": 15,
                                       "licensed": 5, "private": 5, "p2p": 3, "individual": 2}),
         "contract_signed_on": start - rng.integers(0, 3, size=n),
-    }).cast({**LOAN_SCHEMA, "contract_signed_on": pl.Date})  # type: ignore[arg-type]
-
-
-def _terms(row: dict[str, object]) -> LoanTerms:
-    return LoanTerms(
-        principal=int(str(row["principal"])), annual_rate=Decimal(str(row["annual_rate"])),
-        method=Method(row["method"]), term_count=int(str(row["term_count"])),
-        period=Period.parse(str(row["period"])), start=row["start"],  # type: ignore[arg-type]
-        first_due=row["first_due"], basis=DayCount(row["basis"]),  # type: ignore[arg-type]
-        rounding=Rounding(row["rounding"]), month_end=MonthEnd(row["month_end"]),
-        upfront_fee=int(str(row["upfront_fee"])),
-        service_fee_rate=Decimal(str(row["service_fee_rate"])),
-        service_fee_fixed=int(str(row["service_fee_fixed"])))
+    }).cast({**LOAN_SCHEMA, "contract_signed_on": pl.Date})  # type: ignore[dict-item]
 
 
 def _scalar_ms(loans: pl.DataFrame, sample: int) -> float:

@@ -78,7 +78,7 @@ _STEPS = 24  # float64 Newton steps at most: realistic loans settle in 5 to 8
 _SETTLED = 1e-10
 _PLACES = 10  # reported rates: 10 places (apr.RATE_PLACES), half-up
 _LIMIT = 2.0**62  # |rate × 10¹⁰| below this keeps its fraction exact in longdouble
-_SOLVER_TOP = 8000.0  # below apr._GRID's top (8366.8): the scalar finds no root above it
+_SOLVER_TOP = 8000.0  # below apr._GRID's top (8396.7): the scalar finds no root above it
 
 
 @dataclass(frozen=True, slots=True)
