@@ -36,8 +36,9 @@ from arrears.store import schema
 from arrears.store.arrow_io import bulk
 from arrears.store.loans import LINE_COLUMNS
 
-CapFrame = Callable[[pl.DataFrame], pl.DataFrame]
-"""Given validated loan rows, the cap columns per ``loan_id`` (see services.loan_caps)."""
+CapFrame = Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], pl.DataFrame]
+"""(schedule terms, schedules, legal facts) → the cap columns per ``loan_id``
+(see services.loan_caps.cap_frame)."""
 
 EXTRA_LOAN_FIELDS = ("lender_name", "contract_no")
 _DECIMAL_COLUMNS = ("annual_rate", "service_fee_rate", "late_fee_rate",
@@ -106,13 +107,13 @@ def _normalised(loans: pl.DataFrame) -> pl.DataFrame:
     return loans.with_columns(exprs)
 
 
-def _schedules(loans: pl.DataFrame) -> pl.DataFrame:
-    frame = loans.select(
+def _schedule_terms(loans: pl.DataFrame) -> pl.DataFrame:
+    """The columns ``book.vector`` builds schedules from (and the upfront fee the APR needs)."""
+    return loans.select(
         "loan_id", "principal", "annual_rate", pl.col("repayment_method").alias("method"),
         pl.col("term_count").cast(pl.Int32), "period", pl.col("disbursed_on").alias("start"),
         pl.col("first_due_on").alias("first_due"), "basis", "rounding", "month_end",
-        "service_fee_rate", "service_fee_fixed")
-    return build_schedules(frame)
+        "service_fee_rate", "service_fee_fixed", "upfront_fee")
 
 
 def _lines(schedules: pl.DataFrame) -> pl.DataFrame:
@@ -171,15 +172,18 @@ def book_frame(engine: Engine, loans: pl.DataFrame, run_id: int | None, now: dat
     if loans.is_empty():
         return out
     loans = _normalised(loans)
-    schedules = _schedules(loans)
+    terms = _schedule_terms(loans)
+    schedules = build_schedules(terms.drop("upfront_fee"))
     counts = schedules.group_by("loan_id").agg(pl.len().cast(pl.Int64).alias("_lines"))
-    cap_cols = caps(loans) if caps is not None else pl.DataFrame(
-        {"loan_id": loans["loan_id"]}).with_columns(
-        [pl.lit(None, dtype=pl.String).alias(c) for c in
-         ("cost_cap_rate", "all_in_rate", "cap_excess", "cap_basis")])
-    out.over_cap = int(cap_cols.filter(
-        pl.col("cap_excess").is_not_null() & ~pl.col("cap_excess").str.contains(r"^0(\.0*)?$")
-    ).height)
+    if caps is not None:
+        cap_cols = caps(terms, schedules,
+                        loans.select("loan_id", "lender_type", "contract_signed_on"))
+    else:
+        cap_cols = loans.select("loan_id").with_columns(
+            [pl.lit(None, dtype=pl.String).alias(c) for c in
+             ("cost_cap_rate", "all_in_rate", "cap_excess", "cap_basis")])
+    # a count of flagged loans, not a money or rate value: a float comparison is fine here
+    out.over_cap = int(cap_cols.filter(pl.col("cap_excess").cast(pl.Float64) > 0).height)
     rows = _loan_rows(loans, counts, cap_cols, run_id, now)
     with bulk(engine) as b:
         b.insert(schema.loans, rows)

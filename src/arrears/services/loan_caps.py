@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from arrears.book.caps import check_cost_cap
+from arrears.book.vector_caps import all_in_rates, cap_checks
 from arrears.book.terms import LenderType, LoanTerms
 from arrears.rules.pack import RulePack, load_pack
 from arrears.settings import Settings
@@ -26,19 +27,16 @@ def cap_columns(terms: LoanTerms, lender_type: LenderType, formed_on: date,
 CAP_COLUMNS = ("cost_cap_rate", "all_in_rate", "cap_excess", "cap_basis")
 
 
-def cap_frame(settings: Settings, code: str = "CN") -> Callable[[pl.DataFrame], pl.DataFrame]:
-    """The cap columns for validated loan rows, with the workspace's rule pack."""
-    from arrears.services.booking import terms_from_record  # booking imports this module
-
+def cap_frame(settings: Settings, code: str = "CN") -> Callable[
+        [pl.DataFrame, pl.DataFrame, pl.DataFrame], pl.DataFrame]:
+    """The cap check for a batch of loans, with the workspace's rule pack: given the loans'
+    schedule terms (``book.vector_caps.LOAN_SCHEMA``), their schedules and their legal facts
+    (``loan_id, lender_type, contract_signed_on``), the cap columns per loan — the same texts
+    ``check_cost_cap`` gives one loan at a time."""
     pack = load_pack(code, settings.rules_dir / code)
 
-    def caps(loans: pl.DataFrame) -> pl.DataFrame:
-        rows = []
-        for r in loans.iter_rows(named=True):
-            c = cap_columns(terms_from_record(r), LenderType(r["lender_type"]),
-                            r["contract_signed_on"], pack)
-            rows.append({"loan_id": r["loan_id"], **{k: str(c[k]) for k in CAP_COLUMNS}})
-        return pl.DataFrame(rows, schema={"loan_id": pl.String,
-                                          **{k: pl.String for k in CAP_COLUMNS}})
+    def caps(terms: pl.DataFrame, schedules: pl.DataFrame,
+             legal: pl.DataFrame) -> pl.DataFrame:
+        return cap_checks(legal, all_in_rates(terms, schedules), pack)
 
     return caps
