@@ -11,8 +11,8 @@ from typing import Any
 import polars as pl
 
 from arrears.book.caps import check_cost_cap
-from arrears.book.vector_caps import all_in_rates, cap_checks
 from arrears.book.terms import LenderType, LoanTerms
+from arrears.book.vector_caps import all_in_rates, cap_checks
 from arrears.rules.pack import RulePack, load_pack
 from arrears.settings import Settings
 
