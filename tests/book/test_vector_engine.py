@@ -17,7 +17,6 @@ from itertools import permutations
 from typing import Any
 
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -258,8 +257,9 @@ def test_random_portfolios_post_and_advance_like_the_scalar_engine(
     post_both(book, pays)
     advance_both(book, horizon)
     # and a second batch on the advanced book: what end-of-day then payments look like
-    later = [Pay(p.loan_id, p.event_id + "b", max(p.value_date, horizon.get(p.loan_id, p.value_date))
-                 + timedelta(days=3), p.amount) for p in pays]
+    later = [Pay(p.loan_id, p.event_id + "b",
+                 max(p.value_date, horizon.get(p.loan_id, p.value_date)) + timedelta(days=3),
+                 p.amount) for p in pays]
     post_both(book, later)
 
 
@@ -362,3 +362,14 @@ def test_partial_prepayment_that_reschedules_goes_to_the_scalar_engine() -> None
     pays = [Pay(i, f"{i}-{k}", D("2025-02-15") + timedelta(days=10 * k), first + 300_000)
             for k in range(3) for i in policies]
     assert post_both(book, pays) == 2
+
+
+def test_settling_a_rescheduled_loan_puts_the_part_line_before_superseded_ones() -> None:
+    # a reschedule leaves superseded lines due later than the new ones; a payoff in a later
+    # batch (the columnar path) must sort its settled line before them too
+    book = fresh({"T": terms(overpayment=Overpayment.REDUCE_TERM, service_fee_fixed=300),
+                  "I": terms(overpayment=Overpayment.REDUCE_INSTALMENT,
+                             period=Period.parse("14d"))})
+    assert post_both(book, [Pay(i, f"{i}-1", D("2025-01-20"), 300_000) for i in book]) == 2
+    assert post_both(book, [Pay(i, f"{i}-2", D("2025-03-21"), 2_000_000) for i in book]) == 0
+    assert all(e.status is LoanStatus.CLOSED for e in book.values())

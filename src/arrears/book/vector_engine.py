@@ -328,10 +328,8 @@ class _Lines:
         a = self._arrays.get(name)
         if a is None:
             s = self.frame[name]
-            if s.dtype == pl.Date:
-                a = s.to_physical().to_numpy().astype(np.int64)
-            else:
-                a = s.to_numpy()
+            a = (s.to_physical().to_numpy().astype(np.int64) if s.dtype == pl.Date
+                 else s.to_numpy())
             self._arrays[name] = a
         return a
 
@@ -501,7 +499,7 @@ def _merge_lines(lines: pl.DataFrame, extra: pl.DataFrame, drop: Bools) -> pl.Da
     order = np.argsort(place, kind="stable")  # a merge of two sorted runs
     keep = np.concatenate([~drop, np.ones(extra.height, dtype=np.bool_)])[order]
     both = pl.concat([lines, extra.select(lines.columns)])
-    return both[order[keep]]
+    return both.select(pl.all().gather(pl.Series(order[keep])))
 
 
 def _parts_frame(b: _Book) -> pl.DataFrame:
@@ -595,6 +593,47 @@ def _accruals(journal: _Journal, contributions: list[pl.DataFrame], major: int) 
 # ---------------------------------------------------------------- the calendar
 
 
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """The lines of a run lo+1 .. hi (one entry per line): where they are, and their balances
+    once the due charge of the run, if any, is made."""
+
+    rows: Ints
+    pos: Ints  # the loan's position in the run's loans
+    who: Ints  # the loan's row
+    due: Ints
+    a: Ints  # the run's lo and hi, per line
+    z: Ints
+    done: Bools  # grace_done at the start
+    expiry: Ints  # first day after the grace period
+    charge: Bools  # falls due in the run
+    expire: Bools  # its grace period ends in the run
+    out_p: Ints
+    int_after: Ints  # outstanding interest after the due charge
+    base: Ints  # penalty base
+    accrues: Bools  # penalty accrues on some day of the run
+
+    @property
+    def changes(self) -> Bools:
+        out: Bools = self.charge | self.expire | self.accrues
+        return out
+
+
+def _run(b: _Book, loans: Ints, lo: Ints, hi: Ints, rows: Ints, pos: Ints) -> _Run:
+    lines, t = b.lines, b.terms
+    due, who = lines.due[rows], loans[pos]
+    a, z = lo[pos], hi[pos]
+    done = lines.get("grace_done")[rows]
+    expiry = due + t.grace[who] + 1
+    charge = due > a
+    out_p = lines.out(PRI, rows)
+    int_after = lines.out(INT, rows) + np.where(charge, lines.get("interest")[rows], 0)
+    base = out_p + np.where(t.compound[who], int_after, 0)
+    return _Run(rows, pos, who, due, a, z, done, expiry, charge,
+                ~done & (expiry > a) & (expiry <= z), out_p, int_after, base,
+                (due < z) & (base > 0))
+
+
 def _accrue(b: _Book, loans: Ints, lo: Ints, hi: Ints, cap: Ints,
             contributions: list[pl.DataFrame]) -> None:
     """Run days lo+1 .. hi of each loan with no credit applied in between: charges fall due,
@@ -604,53 +643,41 @@ def _accrue(b: _Book, loans: Ints, lo: Ints, hi: Ints, cap: Ints,
     if not len(loans):
         return
     rows, pos = _candidates(b, loans, lo, hi)
-    lines, t = b.lines, b.terms
-    due, who = lines.due[rows], loans[pos]
-    a, z = lo[pos], hi[pos]
-    done = lines.get("grace_done")[rows]
-    expiry = due + t.grace[who] + 1
-    charge = due > a
-    expire = ~done & (expiry > a) & (expiry <= z)
-    out_p = lines.out(PRI, rows)
-    int_after = lines.out(INT, rows) + np.where(charge, lines.get("interest")[rows], 0)
-    base = out_p + np.where(t.compound[who], int_after, 0)
-    accrues = (due < z) & (base > 0)
-    keep = charge | expire | accrues
+    r = _run(b, loans, lo, hi, rows, pos)
+    keep = r.changes
     if not keep.all():
-        rows, pos, due, who, a, z, done, expiry, charge, expire, out_p, int_after, base, \
-            accrues = (x[keep] for x in (rows, pos, due, who, a, z, done, expiry, charge,
-                                         expire, out_p, int_after, base, accrues))
-    daily = _daily(b, who, base, accrues)
-    grace = t.grace[who]
-    first = np.maximum(a, due)  # days first+1 .. z are overdue
-    no_grace = done | (grace == 0)
-    pend_days = np.where(no_grace, 0, np.maximum(0, np.minimum(z, due + grace) - first))
-    from_day = np.where(no_grace, first, np.maximum(first, due + grace))  # charged: from_day+1..
-    charged = daily * np.maximum(0, z - from_day)
-    pending = lines.get("pending_penalty")[rows] + np.where(t.forgiven[who], 0,
-                                                            daily * pend_days)
-    fee = np.where(charge, lines.get("fee")[rows], 0)
-    unpaid = out_p + int_after + lines.out(FEE, rows) + fee
-    hit = expire & (unpaid > 0)
-    late = _late_fees(b, who, unpaid, hit)
-    crystallised = np.where(hit, pending, 0)
-    interest = np.where(charge, lines.get("interest")[rows], 0)
-    lines.add("charged", INT, rows, interest)
-    lines.add("charged", FEE, rows, fee + late)
-    lines.add("charged", PEN, rows, charged + crystallised)
-    if np.any(pending != lines.get("pending_penalty")[rows]) or expire.any():
-        lines.put("pending_penalty")[rows] = np.where(expire, 0, pending)
-    if expire.any():
-        lines.put("grace_done")[rows[expire]] = True
-    chunk = cap[pos]
-    zero = np.zeros(len(rows), dtype=np.int64)
+        r = _run(b, loans, lo, hi, rows[keep], pos[keep])
+    lines, t = b.lines, b.terms
+    daily = _daily(b, r.who, r.base, r.accrues)
+    grace = t.grace[r.who]
+    first = np.maximum(r.a, r.due)  # days first+1 .. z are overdue
+    no_grace = r.done | (grace == 0)
+    pend_days = np.where(no_grace, 0, np.maximum(0, np.minimum(r.z, r.due + grace) - first))
+    from_day = np.where(no_grace, first, np.maximum(first, r.due + grace))  # charged after it
+    charged = daily * np.maximum(0, r.z - from_day)
+    before = lines.get("pending_penalty")[r.rows]
+    pending = before + np.where(t.forgiven[r.who], 0, daily * pend_days)
+    fee = np.where(r.charge, lines.get("fee")[r.rows], 0)
+    interest = np.where(r.charge, lines.get("interest")[r.rows], 0)
+    hit = r.expire & (r.out_p + r.int_after + lines.out(FEE, r.rows) + fee > 0)
+    late = _late_fees(b, r.who, r.out_p + r.int_after + lines.out(FEE, r.rows) + fee, hit)
+    crystallised = np.where(hit, pending, 0)  # else dropped: nothing was left unpaid
+    lines.add("charged", INT, r.rows, interest)
+    lines.add("charged", FEE, r.rows, fee + late)
+    lines.add("charged", PEN, r.rows, charged + crystallised)
+    if np.any(pending != before) or r.expire.any():
+        lines.put("pending_penalty")[r.rows] = np.where(r.expire, 0, pending)
+    if r.expire.any():
+        lines.put("grace_done")[r.rows[r.expire]] = True
+    chunk = cap[r.pos]
+    zero = np.zeros(len(r.rows), dtype=np.int64)
     contributions.append(pl.DataFrame({
-        "_loan": who, "label": np.minimum(chunk, _month_end(due)), "P": zero, "I": interest,
-        "F": fee}).filter(pl.Series(charge)))
+        "_loan": r.who, "label": np.minimum(chunk, _month_end(r.due)), "P": zero,
+        "I": interest, "F": fee}).filter(pl.Series(r.charge)))
     contributions.append(pl.DataFrame({
-        "_loan": who, "label": np.minimum(chunk, _month_end(expiry)), "P": crystallised,
-        "I": zero, "F": late}).filter(pl.Series(expire)))
-    contributions.append(_penalty_by_chunk(who, from_day, z, daily, chunk, charged != 0))
+        "_loan": r.who, "label": np.minimum(chunk, _month_end(r.expiry)), "P": crystallised,
+        "I": zero, "F": late}).filter(pl.Series(r.expire)))
+    contributions.append(_penalty_by_chunk(r.who, from_day, r.z, daily, chunk, charged != 0))
 
 
 def _candidates(b: _Book, loans: Ints, lo: Ints, hi: Ints) -> tuple[Ints, Ints]:
@@ -791,8 +818,8 @@ def _allocation(b: _Book, loans: Ints, amount: Ints, day: Ints) -> _Alloc:
     keep = lines.live[rows] & (lines.due[rows] <= day[pos])
     rows, pos = rows[keep], pos[keep]
     owed = np.maximum(np.stack([lines.out(c, rows) for c in range(4)], axis=1), 0)
-    keep = owed.any(axis=1)
-    rows, pos, owed = rows[keep], pos[keep], owed[keep]
+    positive: Bools = np.asarray(owed.sum(axis=1) > 0)
+    rows, pos, owed = rows[positive], pos[positive], owed[positive]
     taken = np.zeros((len(loans), 4), dtype=np.int64)
     if not len(rows):
         return _Alloc(rows, pos, owed, taken)
@@ -919,10 +946,17 @@ def _settle(b: _Book, loans: Ints, day: Ints, po: _Payoff) -> None:
     line of its own, and the lines not yet due are superseded (nothing is rescheduled)."""
     lines = b.lines
     cur = po.cur
+    rows, pos = b.lines_of(loans)
+    later = lines.due[rows] > day[pos]
+    # the part line sorts before every line due later, superseded ones included
+    at = np.empty(len(loans), dtype=np.int64)
+    starts, _ = _segments(pos[later])
+    at[pos[later][starts]] = rows[later][starts]
     zero = np.zeros(len(loans), dtype=np.int64)
     paid = {FEE: po.acc_fee, PEN: zero, INT: po.acc_int, PRI: po.balance}
     part: dict[str, Ints] = {
-        "_loan": loans, "_at": cur, "seq": b.next_seq[loans].copy(), "n": lines.get("n")[cur].astype(np.int64),
+        "_loan": loans, "_at": at, "seq": b.next_seq[loans].copy(),
+        "n": lines.get("n")[cur].astype(np.int64),
         "start_on": lines.get("start_on")[cur], "due_on": day, "principal": po.balance,
         "interest": po.acc_int, "fee": po.acc_fee, "pending_penalty": zero,
         "grace_done": np.ones(len(loans), dtype=np.bool_),
@@ -933,8 +967,7 @@ def _settle(b: _Book, loans: Ints, day: Ints, po: _Payoff) -> None:
             part[f"{m}_{name}"] = paid[c] if m in ("charged", "paid") else zero
     b.parts.append(part)
     b.next_seq[loans] += 1
-    rows, pos = b.lines_of(loans)
-    future = rows[lines.live[rows] & (lines.due[rows] > day[pos])]
+    future = rows[lines.live[rows] & later]
     lines.add("charged", PRI, future, -lines.out(PRI, future))
     if len(future):
         lines.put("live")[future] = False
@@ -1179,7 +1212,8 @@ def _line_of(r: Mapping[str, Any]) -> Line:
 
 def frames_from_engines(engines: Mapping[str, LoanEngine]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``(loans, lines)`` frames of scalar engines (their pending entries are ignored)."""
-    loans, lines = [], []
+    loans: list[dict[str, Any]] = []
+    lines: list[tuple[Any, ...]] = []
     for loan_id in sorted(engines):
         e = engines[loan_id]
         loans.append({"loan_id": loan_id, **_terms_row(e.terms), "status": e.status.value,
