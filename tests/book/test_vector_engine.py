@@ -17,6 +17,7 @@ from itertools import permutations
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,7 +46,7 @@ from arrears.calendar import DayCount, Period
 from arrears.money import Rounding
 from arrears.store.loans import LINE_COLUMNS, STATE_COLUMNS, TERM_COLUMNS
 
-EXAMPLES = int(os.environ.get("ARREARS_PROPERTY_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ARREARS_PROPERTY_EXAMPLES", "60"))
 D = date.fromisoformat
 Book = dict[str, LoanEngine]
 Row = tuple[Any, ...]
@@ -373,3 +374,37 @@ def test_settling_a_rescheduled_loan_puts_the_part_line_before_superseded_ones()
     assert post_both(book, [Pay(i, f"{i}-1", D("2025-01-20"), 300_000) for i in book]) == 2
     assert post_both(book, [Pay(i, f"{i}-2", D("2025-03-21"), 2_000_000) for i in book]) == 0
     assert all(e.status is LoanStatus.CLOSED for e in book.values())
+
+
+def test_precise_rates_and_large_loans_stay_exact() -> None:
+    # products beyond Int64 (principal × a 16-decimal penalty rate) go through Int128; a long
+    # contract rate × multiplier is multiplied as the engine multiplies Decimals
+    book = fresh({
+        "A": terms(principal=900_000_000, penalty_rate=Decimal("0.0001234567890123"),
+                   late_fee_rate=Decimal("0.012345678901234567"), grace_days=1),
+        "B": terms(annual_rate=Decimal("0.180000000000000"),
+                   penalty_multiplier=Decimal("1.50000000000000"), penalty_on_interest=True),
+        "C": terms(annual_rate=Decimal("0.1234567891"), penalty_multiplier=Decimal("1.4321"),
+                   rounding=Rounding.HALF_EVEN, late_fee_fixed=1_000)})
+    advance_both(book, dict.fromkeys(book, D("2025-06-17")))
+    post_both(book, [Pay(i, f"{i}-1", D("2025-06-30"), 123_456) for i in book])
+
+
+def test_a_penalty_rate_too_precise_is_refused_naming_the_loan() -> None:
+    book = fresh({"Z": terms(annual_rate=Decimal("0.12345678901234"),
+                             penalty_multiplier=Decimal("1.2345678901234"))})
+    loans, lines = frames_from_engines(book)
+    with pytest.raises(ValueError, match=r"\['Z'\]: penalty rate too precise"):
+        advance(loans, lines, D("2025-06-17"))
+
+
+def test_frames_out_of_order_are_refused() -> None:
+    book = fresh({"A": terms(), "B": terms()})
+    loans, lines = frames_from_engines(book)
+    with pytest.raises(ValueError, match="sorted by a unique loan_id"):
+        advance(loans.reverse(), lines, D("2025-03-01"))
+    with pytest.raises(ValueError, match="sorted by loan_id, due_on, seq"):
+        advance(loans, lines.sort("loan_id", "due_on", descending=[False, True]),
+                D("2025-03-01"))
+    with pytest.raises(ValueError, match="unknown loans"):
+        advance(loans.head(1), lines, D("2025-03-01"))

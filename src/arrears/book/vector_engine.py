@@ -280,34 +280,46 @@ def _rates_of(loans: pl.DataFrame) -> tuple[Ints, Ints, Ints, Ints]:
     pen_num, pen_den = _penalty_rates(loans)
     year = loans["basis"].replace_strict(
         {b.value: b.year_days for b in DayCount}, return_dtype=pl.Int64).to_numpy()
-    if int(pen_den.max(initial=0)) >= _SAFE // 512:
-        raise ValueError("a penalty rate too precise for exact Int64 denominators")
+    too_fine = pen_den >= np.iinfo(np.int64).max // 366
+    if too_fine.any():
+        raise ValueError(f"loans {loans['loan_id'].filter(pl.Series(too_fine))[:5].to_list()}: "
+                         "penalty rate too precise for exact arithmetic (over 16 decimals)")
     late_num, late_den = _rationals(loans, "late_fee_rate")
     return pen_num, pen_den * year, late_num, late_den
 
 
 def _penalty_rates(loans: pl.DataFrame) -> tuple[Ints, Ints]:
     """``LoanTerms.penalty_annual_rate`` as reduced fractions: the absolute rate where set, else
-    contract rate × multiplier. The engine multiplies the Decimals (28 digits of precision):
-    texts of at most 28 digits together multiply exactly, so Fraction arithmetic agrees; the
-    rare longer ones are multiplied as the engine does."""
+    contract rate × multiplier. The engine multiplies the Decimals (28 significant digits):
+    factors with at most 28 significant digits together multiply exactly, so Fraction
+    arithmetic agrees; the rare longer ones are multiplied as the engine does."""
     a_num, a_den = _rationals(loans, "annual_rate")
     m_num, m_den = _rationals(loans, "penalty_rate_multiplier")
     absolute = loans["penalty_rate"].is_not_null().to_numpy()
     p_num, p_den = _rationals(loans.with_columns(pl.col("penalty_rate").fill_null("0")),
                               "penalty_rate")
-    digits = (loans["annual_rate"].str.len_bytes()
-              + loans["penalty_rate_multiplier"].str.len_bytes()).to_numpy()
+    digits = loans.select(sum(
+        pl.col(c).str.strip_chars_end("0").str.replace(".", "", literal=True)
+        .str.strip_chars_start("0").str.len_bytes()
+        for c in ("annual_rate", "penalty_rate_multiplier"))).to_series().to_numpy()
     small = (a_num < 2**31) & (m_num < 2**31) & (a_den < 2**31) & (m_den < 2**31)
-    hard = np.flatnonzero(~absolute & ~(small & (digits <= 28)))
     num = np.where(small, a_num * m_num, 0)
     den = np.where(small, a_den * m_den, 1)
-    for i in hard:  # a handful of unusual texts: the engine's own Decimal product
-        rate = Fraction(Decimal(loans["annual_rate"][int(i)])
-                        * Decimal(loans["penalty_rate_multiplier"][int(i)]))
-        if rate.numerator >= _SAFE or rate.denominator >= _SAFE:
-            raise ValueError(f"loan {loans['loan_id'][int(i)]}: penalty rate too precise")
-        num[i], den[i] = rate.numerator, rate.denominator
+    hard = ~absolute & ~(small & (digits <= 28))
+    if hard.any():  # a few unusual texts: the engine's own Decimal product, once per pair
+        pairs = loans.filter(pl.Series(hard)).select("annual_rate", "penalty_rate_multiplier")
+        exact = {pair: Fraction(Decimal(pair[0]) * Decimal(pair[1]))
+                 for pair in pairs.unique().iter_rows()}
+        if any(f.numerator >= _SAFE or f.denominator >= _SAFE for f in exact.values()):
+            bad = [k for k, f in exact.items() if max(f.numerator, f.denominator) >= _SAFE]
+            ids = loans.filter(pl.Series(hard) & pl.struct(
+                "annual_rate", "penalty_rate_multiplier").is_in(
+                [{"annual_rate": x, "penalty_rate_multiplier": y} for x, y in bad]))
+            raise ValueError(f"loans {ids['loan_id'][:5].to_list()}: penalty rate too precise "
+                             "for exact arithmetic (over 16 decimals)")
+        where = np.flatnonzero(hard)
+        num[where] = [exact[pair].numerator for pair in pairs.iter_rows()]
+        den[where] = [exact[pair].denominator for pair in pairs.iter_rows()]
     common = np.gcd(num, den)
     num, den = num // common, den // common
     return np.where(absolute, p_num, num), np.where(absolute, p_den, den)
@@ -393,8 +405,8 @@ class _Book:
     def __init__(self, loans: pl.DataFrame, lines: pl.DataFrame) -> None:
         self.loans = _conform(loans, LOAN_SCHEMA, "loans")
         ids = self.loans["loan_id"]
-        if ids.null_count() or not ids.is_sorted() or (ids.slice(1) == ids.slice(0, len(ids) - 1)
-                                                       ).any():
+        if ids.null_count() or not ids.is_sorted() or (
+                len(ids) > 1 and (ids.slice(1) == ids.slice(0, len(ids) - 1)).any()):
             raise ValueError("loans must be sorted by a unique loan_id")
         self.n = self.loans.height
         self.lines = _Lines(_conform(lines, LINE_SCHEMA, "lines"))
