@@ -408,3 +408,17 @@ def test_frames_out_of_order_are_refused() -> None:
                 D("2025-03-01"))
     with pytest.raises(ValueError, match="unknown loans"):
         advance(loans.head(1), lines, D("2025-03-01"))
+
+
+def test_payments_with_missing_fields_are_refused_naming_the_field() -> None:
+    book = fresh({"A": terms()})
+    loans, lines = frames_from_engines(book)
+    pays = pl.DataFrame([("A", "P1", None, 100, None), ("A", "P2", D("2025-03-01"), None, None),
+                         (None, "P3", D("2025-03-01"), 100, None),
+                         ("A", "P4", D("2025-03-01"), 100, None)],
+                        schema=PAYMENT_SCHEMA, orient="row")
+    posted = post_payments(loans, lines, pays)
+    assert posted.rejected["reason"].to_list() == [
+        "value_date is missing", "amount is missing", "loan_id is missing"]
+    book["A"].apply(Payment("P4", D("2025-03-01"), 100))
+    assert_frames((posted.loans, posted.lines), book)

@@ -1074,15 +1074,23 @@ def post_payments(loans: pl.DataFrame, lines: pl.DataFrame, payments: pl.DataFra
     amount not positive (the calendar has advanced to its date, as in the engine)."""
     b = _Book(loans, lines)
     pays = _conform(payments, PAYMENT_SCHEMA, "payments")
-    at = b.loans["loan_id"].search_sorted(pays["loan_id"]).to_numpy().astype(np.int64)
+    ids = pays["loan_id"].fill_null("")
+    at = b.loans["loan_id"].search_sorted(ids).to_numpy().astype(np.int64)
     known = at < b.n
-    known[known] = (b.loans["loan_id"].gather(at[known]) == pays["loan_id"].filter(
-        pl.Series(known))).to_numpy()
+    known[known] = (b.loans["loan_id"].gather(at[known]) == ids.filter(pl.Series(known))
+                    ).to_numpy()
     pays = pays.with_columns(
         _row=pl.int_range(pl.len(), dtype=pl.Int64), _loan=pl.Series(np.where(known, at, -1)),
         _round=pl.int_range(pl.len(), dtype=pl.Int64).over("loan_id"))
     run = _Posting(b, pays)
-    run.reject(np.flatnonzero(~known), pl.format("unknown loan {}", "loan_id"))
+    missing = pays.select(pl.coalesce(
+        pl.when(pl.col(c).is_null()).then(pl.lit(f"{c} is missing"))
+        for c in ("loan_id", "event_id", "value_date", "amount"))).to_series()
+    run.reject(np.flatnonzero(missing.is_not_null().to_numpy()), missing.filter(
+        missing.is_not_null()))
+    known &= missing.is_null().to_numpy()
+    run.reject(np.flatnonzero(~known & missing.is_null().to_numpy()),
+               pl.format("unknown loan {}", "loan_id"))
     live = pays.filter(pl.Series(known))
     for k, r in enumerate(live.partition_by("_round", maintain_order=True, include_key=True)):
         run.round(k, r.sort("_loan"))
@@ -1103,7 +1111,7 @@ class _Posting:
         self.fell = np.zeros(b.n, dtype=np.bool_)
         self._rejected: list[pl.DataFrame] = []
 
-    def reject(self, rows: Ints, reason: pl.Expr, **extra: Any) -> None:
+    def reject(self, rows: Ints, reason: pl.Expr | pl.Series, **extra: Any) -> None:
         if len(rows):
             frame = self.pays[rows].with_columns(**{k: pl.Series(v) for k, v in extra.items()})
             self._rejected.append(frame.select("_row", reason=reason))
