@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,17 +99,10 @@ def all_in_rates(loans: pl.DataFrame, schedules: pl.DataFrame) -> pl.DataFrame:
 def all_in_rates_traced(loans: pl.DataFrame, schedules: pl.DataFrame) -> VectorRates:
     """``all_in_rates`` plus the count of loans computed by the scalar ``apr_of_loan``."""
     book = _read(loans, schedules)
-    rate = np.full(book.size, np.nan, dtype=_WIDE)
-    bound = np.full(book.size, np.inf, dtype=_WIDE)
-    for solve, which in ((_horner_roots, ~book.xirr & ~book.bullet),
-                         (_exp_roots, book.xirr | book.bullet)):
-        at = np.flatnonzero(which & ~book.negative)
-        if len(at):
-            rate[at], bound[at] = solve(book, at)
-    values = _fields(rate, bound, book.per_year)
+    values = _estimates(book)
     rounded = [_rounded(v, b) for v, b in values]
     # beyond _SOLVER_TOP the scalar may find no root (AprError): let it say so
-    reach = np.maximum(rate, np.where(book.xirr, values[2][0], 0))
+    reach = np.maximum(values[0][0], np.where(book.xirr, values[2][0], 0))
     safe = rounded[0][1] & rounded[1][1] & rounded[2][1] & (reach < _SOLVER_TOP)
     texts = [_decimal_text(units) for units, _ in rounded]
     method = pl.Series(np.where(book.xirr, "XIRR", "IRR"))
@@ -141,7 +135,10 @@ class _Book:
     per_year: Wide  # periods a year: 12/count months, 365/count days (Period.per_year)
     xirr: Bools  # a broken first period: apr_of_loan uses XIRR on dated flows
     bullet: Bools
-    negative: Bools  # some flow < 0: the monotone-Newton argument does not hold
+    # Some interest or fee < 0 (a rebate): flows may turn negative or repay less than was lent
+    # (a negative rate, printed as Decimal prints signs). Otherwise every flow is ≥ 0 and they
+    # sum to at least net, so the rate is ≥ 0 — and exactly 0 when they sum to net.
+    negative: Bools
 
 
 def _read(loans: pl.DataFrame, schedules: pl.DataFrame) -> _Book:
@@ -164,6 +161,7 @@ def _read(loans: pl.DataFrame, schedules: pl.DataFrame) -> _Book:
     xirr = _broken(frame, month, step)
     amount = sched.select(pl.col("principal") + pl.col("interest") + pl.col("fee")
                           ).to_series().to_numpy()
+    charged = sched.select(pl.min_horizontal("interest", "fee")).to_series().to_numpy()
     start = frame["start"].to_physical().to_numpy().astype(np.int64)
     days = sched["due_on"].to_physical().to_numpy().astype(np.int64) - start[loan]
     periods = np.where(bullet, term_count, 0)[loan] + np.where(bullet[loan], 0, n)
@@ -172,7 +170,7 @@ def _read(loans: pl.DataFrame, schedules: pl.DataFrame) -> _Book:
         tau=np.where(xirr[loan], days / 365.0, periods.astype(np.float64)), days=days,
         net=(frame["principal"] - frame["upfront_fee"]).to_numpy(),
         per_year=np.where(month, 12, 365).astype(_WIDE) / step, xirr=xirr, bullet=bullet,
-        negative=np.isin(np.arange(frame.height), loan[amount < 0]),
+        negative=np.bincount(loan[np.flatnonzero(charged < 0)], minlength=frame.height) > 0,
     )
 
 
@@ -182,11 +180,14 @@ def _validated(loans: pl.DataFrame) -> pl.DataFrame:
     if missing:
         raise ValueError(f"the loans frame lacks columns {missing}")
     frame = loans.select(pl.col(c).cast(t) for c, t in LOAN_SCHEMA.items())
-    for column in LOAN_SCHEMA:
-        if column != "first_due":
-            _reject(frame, pl.col(column).is_null(), column, "is missing")
-    _reject(frame, (pl.col("upfront_fee") < 0) | (pl.col("upfront_fee") >= pl.col("principal")),
-            "upfront_fee", "must be at least 0 and less than the principal")
+    checks = [(c, pl.col(c).is_null(), "is missing") for c in LOAN_SCHEMA if c != "first_due"]
+    checks.append(("upfront_fee", (pl.col("upfront_fee") < 0)
+                   | (pl.col("upfront_fee") >= pl.col("principal")),
+                   "must be at least 0 and less than the principal"))
+    failed = frame.select(bad.any().alias(str(i)) for i, (_, bad, _) in enumerate(checks))
+    for (column, bad, why), hit in zip(checks, failed.row(0), strict=True):
+        if hit:
+            _reject(frame, bad, column, why)
     return frame if frame["loan_id"].is_sorted() else frame.sort("loan_id")
 
 
@@ -194,10 +195,13 @@ def _broken(frame: pl.DataFrame, month: Bools, step: Ints) -> Bools:
     """``not apr.is_regular``: first_due is set and is not one period after start (by
     ``calendar.advance``: months clamped to the month's end, which a month-end start keeps
     under the month-end rule). A bullet is compared with one period too, as is_regular does."""
-    start, by = pl.col("start"), pl.lit(pl.Series(step))
-    one = pl.when(pl.Series(month)).then(start.dt.offset_by(pl.format("{}mo", by))
-                                         ).otherwise(start + pl.duration(days=by))
-    keep_end = (pl.Series(month) & (pl.col("month_end") == MonthEnd.MONTH_END.value)
+    start = pl.col("start")
+    coded = frame.select(pl.lit(pl.Series(np.where(month, step, -step))).alias("p"))["p"]
+    one = pl.lit(None, pl.Date)
+    for p in coded.unique().to_list():  # the few distinct periods, each as one offset
+        later = start.dt.offset_by(f"{p}mo") if p > 0 else start + timedelta(days=-p)
+        one = pl.when(pl.lit(coded == p)).then(later).otherwise(one)
+    keep_end = (pl.lit(pl.Series(month)) & (pl.col("month_end") == MonthEnd.MONTH_END.value)
                 & (start == start.dt.month_end()))
     one = pl.when(keep_end).then(one.dt.month_end()).otherwise(one)
     broken = frame.select(pl.col("first_due").is_not_null() & (pl.col("first_due") != one))
@@ -205,6 +209,18 @@ def _broken(frame: pl.DataFrame, month: Bools, step: Ints) -> Bools:
 
 
 # ---------------------------------------------------------------- roots with error bounds
+
+
+def _estimates(b: _Book) -> list[tuple[Wide, Wide]]:
+    """(value, bound on |value − exact|) of each field of each loan; NaN and ∞ for the loans
+    with a negative flow."""
+    rate = np.full(b.size, np.nan, dtype=_WIDE)
+    bound = np.full(b.size, np.inf, dtype=_WIDE)
+    for solve, which in ((_horner_roots, ~b.xirr & ~b.bullet), (_exp_roots, b.xirr | b.bullet)):
+        at = np.flatnonzero(which & ~b.negative)
+        if len(at):
+            rate[at], bound[at] = solve(b, at)
+    return _fields(rate, bound, b.per_year)
 
 
 Evaluate = Callable[[Any], tuple[Any, Any, Any]]  # x -> (value, slope, Σ of the terms)
@@ -467,7 +483,7 @@ def _units(texts: pl.Series) -> pl.Series:
         if d.is_finite() and d.as_tuple().exponent == -_PLACES:
             named[t] = int(d.scaleb(_PLACES))
     return pl.select(
-        pl.when(plain).then(texts.str.replace(".", "", literal=True).cast(pl.Int64))
+        pl.when(plain).then(texts.str.replace(".", "", literal=True).cast(pl.Int64, strict=False))
         .otherwise(texts.replace_strict(named, default=None, return_dtype=pl.Int64))
     ).to_series()
 
