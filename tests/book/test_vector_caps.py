@@ -36,7 +36,7 @@ from arrears.book.vector_caps import (
 )
 from arrears.calendar import DayCount, MonthEnd, Period
 from arrears.money import Rounding
-from arrears.rules import load_pack
+from arrears.rules import CapError, load_pack
 
 CN = load_pack("CN")
 MONTH = Period.parse("month")
@@ -357,10 +357,18 @@ def test_cap_checks_name_bad_lenders_and_missing_rates() -> None:
         cap_checks(frame, rates.filter(pl.col("loan_id") == "A"), CN)
 
 
+def test_a_pack_without_caps_refuses_as_the_scalar_does() -> None:
+    frame, schedules = small_book()
+    with pytest.raises(CapError):
+        cap_checks(frame, all_in_rates(frame, schedules), load_pack("US"))
+
+
 def test_texts_from_elsewhere_are_compared_by_decimal() -> None:
     # an all-in rate not at exactly 10 places takes the Decimal path, same result
     frame, schedules = small_book()
     rates = all_in_rates(frame, schedules).with_columns(nominal_apr=pl.Series(["0.25", "1E-3"]))
     got = cap_checks(frame, rates, CN)["cap_excess"].to_list()
     assert got == [str(Decimal("0.25") - Decimal("0.24")), "0"]
+    with pytest.raises(ValueError, match=r"'B'.*nominal_apr is not a decimal"):
+        cap_checks(frame, rates.with_columns(nominal_apr=pl.Series(["0.25", "25 %"])), CN)
 

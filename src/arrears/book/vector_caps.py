@@ -25,9 +25,10 @@ send one loan in a few hundred to the scalar. From that last evaluation each roo
 error bound (``_horner_roots``, ``_exp_roots``), carried through the annualisation
 (``_fields``). A field whose value lies within its bound of a rounding boundary — exact ties
 are not rare: an interest-first loan's IRR is the rational interest/principal — or a loan with
-a negative flow, an unconverged root or a rate beyond the scalar solver's range is computed by
-``apr_of_loan`` itself and counted (``VectorRates.exact_fallbacks``). Where ``longdouble`` is
-only a double (Windows, Apple silicon) the bounds widen accordingly and more loans fall back.
+negative interest or fees, an unconverged root or a rate beyond the scalar solver's range is
+computed by ``apr_of_loan`` itself and counted (``VectorRates.exact_fallbacks``). Where
+``longdouble`` is only a double (Windows, Apple silicon) the bounds widen accordingly and more
+loans fall back.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ FIELDS = ("periodic_irr", "nominal_apr", "effective_annual_rate")
 Wide = npt.NDArray[np.longdouble]
 _WIDE = np.longdouble
 _U = float(np.finfo(_WIDE).epsneg)  # unit roundoff of the final evaluations (2⁻⁶⁴ on x86-64)
-# Assumed worst error of exp, expm1 and log1p on longdouble in ulps: glibc documents 1 to 3
-# for them on x86-64; 16 leaves room, and tests/book/test_vector_caps.py checks this build.
+# Assumed worst error of exp, expm1 and log1p on longdouble, in ulps: under 2 measured on this
+# build, and tests/book/test_vector_caps.py fails above 4; 16 leaves room.
 _ULPS = 16.0
 _R24 = 1e-22  # the scalar's 24-place root and 50-digit steps move a rate by < 1e-23
-_STEPS = 24  # float64 Newton steps at most: realistic loans settle in 5 to 8
+_STEPS = 24  # float64 Newton steps at most: the benchmark book settles in 7
 # Newton's error after a step s is about K s² (K = g''/2g' < 100 here): below 1e-10 a step
 # leaves float64 noise only, which the extended-precision step then removes.
 _SETTLED = 1e-10
@@ -458,13 +459,11 @@ def _excess(frame: pl.DataFrame) -> pl.Series:
     """``str(max(Decimal(0), all_in − cap))``. With all_in at exactly 10 places (as
     all_in_rates gives it) and a cap of at most 10, the difference is an integer of 10⁻¹⁰;
     anything else is left to Decimal, row by row."""
-    units = _units(frame["nominal_apr"])
-    diff = (units - frame["cap_units"]).to_numpy()  # null → NaN: handled below
-    fast = ~np.isnan(diff.astype(np.float64))
-    positive = np.where(fast & (diff > 0), diff, 0).astype(np.int64)
+    diff = _units(frame) - frame["cap_units"]
+    positive = diff.fill_null(0).clip(lower_bound=0).to_numpy()
     text = pl.select(pl.when(pl.Series(positive) > 0).then(_decimal_text(positive))
                      .otherwise(pl.lit("0"))).to_series()
-    slow = np.flatnonzero(~fast)
+    slow = np.flatnonzero(diff.is_null().to_numpy())
     if len(slow):
         pairs = frame.select("nominal_apr", "cost_cap_rate")[slow].rows()
         text = text.scatter(slow, [str(max(Decimal(0), Decimal(a) - Decimal(c)))
@@ -472,16 +471,20 @@ def _excess(frame: pl.DataFrame) -> pl.Series:
     return text
 
 
-def _units(texts: pl.Series) -> pl.Series:
-    """Each rate text as an integer of 10⁻¹⁰ when Decimal gives it exponent −10 exactly (plain
-    with 10 decimals, or the scientific forms of small values); else null."""
+def _units(frame: pl.DataFrame) -> pl.Series:
+    """Each nominal_apr text as an integer of 10⁻¹⁰ when Decimal gives it exponent −10 exactly
+    (plain with 10 decimals, or the scientific forms of small values); else null."""
+    texts = frame["nominal_apr"]
     plain = texts.str.contains(r"^[0-9]+\.[0-9]{10}$")
-    other = texts.filter(~plain).unique().to_list()
-    named = {}
-    for t in other:
-        d = Decimal(t)
-        if d.is_finite() and d.as_tuple().exponent == -_PLACES:
-            named[t] = int(d.scaleb(_PLACES))
+    named: dict[str, int | None] = {}
+    for t in texts.filter(~plain).unique().to_list():
+        try:
+            d = Decimal(t)
+        except ArithmeticError:  # decimal.InvalidOperation: name the rows
+            _reject(frame, pl.col("nominal_apr") == t, "nominal_apr", "is not a decimal number")
+            raise
+        exponent = d.as_tuple().exponent
+        named[t] = int(d.scaleb(_PLACES)) if exponent == -_PLACES and d.is_finite() else None
     return pl.select(
         pl.when(plain).then(texts.str.replace(".", "", literal=True).cast(pl.Int64, strict=False))
         .otherwise(texts.replace_strict(named, default=None, return_dtype=pl.Int64))
