@@ -167,6 +167,7 @@ def main() -> None:
     print(json.dumps({
         "loans": args.loans, "payments": pays.height, "seconds": round(post_s, 3),
         "payments_per_s": round(pays.height / post_s), "fallbacks": posted.fallbacks,
+        "scalar_payments": posted.scalar_payments,
         "rejected": posted.rejected.height, "entries": posted.entries.height,
         "advance_loans": args.advance_loans, "advance_lines": big_lines.height,
         "advance_seconds": round(advance_s, 3), "advance_entries": moved.entries.height,

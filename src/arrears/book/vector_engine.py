@@ -147,6 +147,7 @@ class Posted:
     entries: pl.DataFrame
     rejected: pl.DataFrame
     fallbacks: int
+    scalar_payments: int = 0  # payments the scalar engine applied (for the fallback loans)
 
 
 # ---------------------------------------------------------------- exact arithmetic on arrays
@@ -1096,7 +1097,7 @@ def post_payments(loans: pl.DataFrame, lines: pl.DataFrame, payments: pl.DataFra
         run.round(k, r.sort("_loan"))
     new_loans, new_lines = b.frames(run.engines)
     return Posted(new_loans, new_lines, run.journal.frame(b, pays["event_id"]),
-                  run.rejected(), len(run.engines))
+                  run.rejected(), len(run.engines), run.scalar_payments)
 
 
 class _Posting:
@@ -1109,6 +1110,7 @@ class _Posting:
         self.journal = _Journal()
         self.engines: dict[int, LoanEngine] = {}
         self.fell = np.zeros(b.n, dtype=np.bool_)
+        self.scalar_payments = 0
         self._rejected: list[pl.DataFrame] = []
 
     def reject(self, rows: Ints, reason: pl.Expr | pl.Series, **extra: Any) -> None:
@@ -1153,6 +1155,7 @@ class _Posting:
         for loan, row, event_id, day, amount, at in r.select(
                 "_loan", "_row", "event_id", "value_date", "amount", "at").iter_rows():
             eng = self.engines[loan]
+            self.scalar_payments += 1
             try:
                 eng.apply(Payment(event_id, day, amount, at=at))
             except EngineError as exc:
