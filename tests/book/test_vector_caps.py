@@ -241,6 +241,28 @@ def test_every_lender_type_across_the_regimes() -> None:
     assert_same(book)
 
 
+@pytest.mark.parametrize(("start", "first_due", "month_end", "period", "method"), [
+    (date(2024, 1, 31), date(2024, 2, 29), MonthEnd.MONTH_END, "month", Method.EQUAL_INSTALMENT),
+    (date(2024, 1, 31), date(2024, 2, 29), MonthEnd.CLAMP, "month", Method.EQUAL_INSTALMENT),
+    (date(2024, 2, 29), date(2024, 3, 31), MonthEnd.MONTH_END, "month", Method.EQUAL_PRINCIPAL),
+    (date(2024, 2, 29), date(2024, 3, 31), MonthEnd.CLAMP, "month", Method.EQUAL_PRINCIPAL),
+    (date(2024, 2, 29), date(2024, 3, 29), MonthEnd.CLAMP, "month", Method.INTEREST_FIRST),
+    (date(2023, 11, 30), date(2024, 2, 29), MonthEnd.MONTH_END, "quarter", Method.INTEREST_FIRST),
+    (date(2024, 3, 1), date(2024, 3, 15), MonthEnd.CLAMP, "14d", Method.EQUAL_INSTALMENT),
+    (date(2024, 3, 1), date(2024, 3, 16), MonthEnd.CLAMP, "14d", Method.EQUAL_INSTALMENT),
+    # a bullet is regular when first_due is ONE period on (apr.is_regular), not term_count
+    (date(2024, 3, 1), date(2024, 4, 1), MonthEnd.CLAMP, "month", Method.BULLET),
+    (date(2024, 3, 1), date(2024, 9, 1), MonthEnd.CLAMP, "month", Method.BULLET),
+])
+def test_the_method_follows_is_regular(start: date, first_due: date, month_end: MonthEnd,
+                                       period: str, method: Method) -> None:
+    terms = LoanTerms(5_000_000, Decimal("0.18"), method, 6, Period.parse(period), start,
+                      first_due=first_due, month_end=month_end, upfront_fee=100_000)
+    book = [Loan("R", terms, LenderType.MICROLOAN, start)]
+    assert_same(book)
+    assert vector_rows(book)[0][0][1] == ("IRR" if apr.is_regular(terms) else "XIRR")
+
+
 # ---------------------------------------------------------------- the error bounds
 
 
