@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_ingest import write_book  # noqa: E402
+from bench_ingest import write_book
 
-from arrears.services.ingest import ingest_paths  # noqa: E402
-from arrears.services.operations import post_payment  # noqa: E402
-from arrears.settings import Settings  # noqa: E402
-from arrears.store.db import make_engine, migrate  # noqa: E402
+from arrears.services.ingest import ingest_paths
+from arrears.services.operations import post_payment
+from arrears.settings import Settings
+from arrears.store.db import make_engine, migrate
 
 
 def main() -> None:

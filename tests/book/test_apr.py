@@ -216,3 +216,37 @@ def test_rate_vector() -> None:
 def test_rate_vector_infeasible() -> None:
     with pytest.raises(AprError):
         rate(12, 400, 10000, 5000)
+
+
+def test_a_bullet_due_at_the_end_of_its_term_is_regular_and_priced_by_its_real_flows() -> None:
+    # the same cash flows with or without first_due must cost the same: a 3-month bullet's
+    # one period is the whole term (schedule.grid), not one month
+    from arrears.book.apr import is_regular
+
+    base = LoanTerms(1_000_000, Decimal("0.12"), Method.BULLET, 3, Period.parse("month"),
+                     date(2025, 1, 15))
+    at_end = base.with_(first_due=date(2025, 4, 15))
+    assert is_regular(at_end)
+    assert apr_of_loan(at_end) == apr_of_loan(base)
+    early = base.with_(first_due=date(2025, 2, 15))  # the whole interest after one month
+    assert not is_regular(early)
+    assert apr_of_loan(early).nominal_apr > Decimal("0.11")
+
+
+def test_rates_do_not_depend_on_the_callers_decimal_context() -> None:
+    import decimal
+
+    t = LoanTerms(1_000_000, Decimal("0.18"), Method.EQUAL_INSTALMENT, 12,
+                  Period.parse("month"), date(2025, 1, 15), upfront_fee=20_000)
+    expected = apr_of_loan(t)
+    with decimal.localcontext(prec=20):
+        assert apr_of_loan(t) == expected
+
+
+def test_an_enormous_effective_rate_is_reported_not_crashed_on() -> None:
+    # 20 % for one day: (1.2)^365 − 1 has 29 integer digits (it raised InvalidOperation)
+    t = LoanTerms(10_000, Decimal(0), Method.EQUAL_INSTALMENT, 1, Period.parse("1d"),
+                  date(2025, 1, 15), service_fee_fixed=2000)
+    apr = apr_of_loan(t)
+    assert apr.periodic_irr == Decimal("0.2000000000")
+    assert apr.effective_annual_rate > Decimal(10) ** 28

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from arrears.money import to_minor
 from arrears.services.ingest import ingest_paths
 from arrears.services.operations import OperationError, loan_as_of, post_payment
 from arrears.services.reconcile import reconcile
@@ -31,7 +31,8 @@ def _book(tmp: Path, rng: random.Random, loans: int) -> tuple[Path, Path, list[l
         start = date(2025, 1, 1) + timedelta(days=rng.randint(0, 60))
         terms = 1 if method == "bullet" else rng.randint(2, 8)
         rows.append([f"L{i}", "B1", rng.choice(["bank", "private", "microloan"]),
-                     f"{rng.randint(10, 300) * 100}.00", "CNY", rng.choice(["0.12", "0.18", "0.24"]),
+                     f"{rng.randint(10, 300) * 100}.00", "CNY",
+                     rng.choice(["0.12", "0.18", "0.24"]),
                      method, str(terms), period, start.isoformat(), start.isoformat(), "0", "1.5",
                      str(rng.choice([0, 3])), rng.choice(["credit", "credit", "reduce-term",
                                                           "reduce-instalment"]),
@@ -78,7 +79,7 @@ def test_bulk_equals_one_by_one_and_backdated_files_restate(db: Engine, settings
     refused = 0
     for pid, loan, amount, at, channel in sorted(body, key=lambda r: r[3]):
         try:
-            post_payment(one, pid, loan, int(round(float(amount) * 100)),
+            post_payment(one, pid, loan, to_minor(amount),
                          datetime.fromisoformat(at), channel, "t", NOW)
         except OperationError:
             refused += 1

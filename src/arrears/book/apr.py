@@ -124,7 +124,12 @@ def _refine(f: Callable[[Decimal], Decimal], df: Callable[[Decimal], Decimal],
 
 
 def _round(rate: Decimal) -> Decimal:
-    return rate.quantize(_QUANTUM, rounding=RATE_ROUNDING.decimal_mode)
+    # in the module's own context: a caller's narrower context must not change the result
+    with decimal.localcontext(_ctx()):
+        try:
+            return rate.quantize(_QUANTUM, rounding=RATE_ROUNDING.decimal_mode)
+        except decimal.InvalidOperation:
+            raise AprError(f"rate {rate:.6E} is too large to report") from None
 
 
 # --- numpy-financial-style helpers (sign convention: money paid out is negative) -------------
@@ -151,8 +156,9 @@ def irr(values: Sequence[Number]) -> Decimal:
     (24 places). Raises ``AprError`` when there is none."""
     if not any(Decimal(v) > 0 for v in values) or not any(Decimal(v) < 0 for v in values):
         raise AprError("no internal rate of return: the flows do not change sign")
-    return _solve(lambda r: npv(r, values), lambda r: _npv_derivative(r, values)).quantize(
-        _FULL)
+    root = _solve(lambda r: npv(r, values), lambda r: _npv_derivative(r, values))
+    with decimal.localcontext(_ctx()):
+        return root.quantize(_FULL)
 
 
 def pmt(rate: Number, nper: int, pv: Number, fv: Number = 0, begin: bool = False) -> Decimal:
@@ -179,7 +185,9 @@ def rate(nper: int, pmt: Number, pv: Number, fv: Number = 0) -> Decimal:
         h = Decimal("1e-20")
         return (value(r + h) - value(r - h)) / (2 * h)
 
-    return _solve(value, slope).quantize(_FULL)
+    root = _solve(value, slope)
+    with decimal.localcontext(_ctx()):
+        return root.quantize(_FULL)
 
 
 def xirr(flows: Sequence[tuple[date, Number]], year_days: int = _XIRR_YEAR_DAYS) -> Decimal:
@@ -203,7 +211,9 @@ def xirr(flows: Sequence[tuple[date, Number]], year_days: int = _XIRR_YEAR_DAYS)
         return sum((-t * a * (-(t + 1) * log).exp()
                     for a, t in zip(amounts, times, strict=True)), Decimal(0))
 
-    return _solve(value, slope).quantize(_FULL)
+    root = _solve(value, slope)
+    with decimal.localcontext(_ctx()):
+        return root.quantize(_FULL)
 
 
 # --- APR of a loan ----------------------------------------------------------------------------
@@ -263,10 +273,13 @@ def apr_of_dated_flows(flows: Sequence[tuple[date, int]], period: Period,
 
 
 def is_regular(terms: LoanTerms) -> bool:
-    """True when every period of the schedule is one whole ``terms.period`` (no broken first
-    period), so the plain periodic IRR applies."""
-    return terms.first_due is None or terms.first_due == advance(
-        terms.start, terms.period, 1, terms.month_end)
+    """True when every period of the schedule is whole (no broken first period), so the plain
+    periodic IRR applies. A bullet's one period is the whole term, as ``schedule.grid`` has it."""
+    if terms.first_due is None:
+        return True
+    span = (Period(terms.period.unit, terms.period.count * terms.term_count)
+            if terms.method is Method.BULLET else terms.period)
+    return terms.first_due == advance(terms.start, span, 1, terms.month_end)
 
 
 def loan_flows(terms: LoanTerms) -> list[tuple[date, int]]:

@@ -8,6 +8,7 @@ flagged with the excess; it is never silently accepted.
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -39,7 +40,8 @@ def check_cost_cap(terms: LoanTerms, lender_type: LenderType, formed_on: date,
     cost_cap = pack.cost_cap(lender_type, formed_on, filed_on)
     apr = apr_of_loan(terms)
     all_in = apr.nominal_apr
-    excess = max(Decimal(0), all_in - cost_cap.rate)
+    with decimal.localcontext(decimal.Context(prec=50)):  # exact whatever the caller's context
+        excess = max(Decimal(0), all_in - cost_cap.rate)
     within = excess == 0
     verdict = ("within the cap" if within
                else f"EXCEEDS the cap by {pct(excess)} — the excess is not supported by a court")

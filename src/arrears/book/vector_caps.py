@@ -159,7 +159,7 @@ def _read(loans: pl.DataFrame, schedules: pl.DataFrame) -> _Book:
     if not np.array_equal(n, np.arange(len(n)) - first[loan] + 1):
         raise ValueError("schedules must number each loan's instalments n = 1, 2, …")
     month, step = _periods(frame)
-    xirr = _broken(frame, month, step)
+    xirr = _broken(frame, month, np.where(bullet, step * term_count, step))
     amount = sched.select(pl.col("principal") + pl.col("interest") + pl.col("fee")
                           ).to_series().to_numpy()
     charged = sched.select(pl.min_horizontal("interest", "fee")).to_series().to_numpy()
@@ -195,7 +195,7 @@ def _validated(loans: pl.DataFrame) -> pl.DataFrame:
 def _broken(frame: pl.DataFrame, month: Bools, step: Ints) -> Bools:
     """``not apr.is_regular``: first_due is set and is not one period after start (by
     ``calendar.advance``: months clamped to the month's end, which a month-end start keeps
-    under the month-end rule). A bullet is compared with one period too, as is_regular does."""
+    under the month-end rule). ``step`` is a bullet's whole term, as is_regular has it."""
     start = pl.col("start")
     coded = frame.select(pl.lit(pl.Series(np.where(month, step, -step))).alias("p"))["p"]
     one = pl.lit(None, pl.Date)
