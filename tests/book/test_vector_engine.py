@@ -300,10 +300,10 @@ def test_credit_is_applied_on_every_due_date_of_one_long_span() -> None:
     advance_both(book, dict.fromkeys(book, D("2025-07-20")))
 
 
-def test_credit_that_settles_the_loan_mid_month_still_ends_that_months_grace() -> None:
+def test_credit_that_settles_the_loan_ends_nothing_after_it() -> None:
     # two payments ahead, each below the payoff, together cover the last instalment: the
-    # credit closes the loan on its due date; a grace period ending later in that month is
-    # marked done (the engine checks the status per month chunk), one ending next month not
+    # credit closes the loan on its due date, and no grace period of it ends afterwards —
+    # however the loan is advanced (once to month end, or day by day)
     t = terms(term_count=2, grace_days=3, late_fee_fixed=500)
     first, second = build_schedule(t).instalments
     book = fresh({"A": t, "B": t.with_(grace_days=20)})
@@ -312,7 +312,15 @@ def test_credit_that_settles_the_loan_mid_month_still_ends_that_months_grace() -
     post_both(book, [Pay(i, f"{i}-Q", D("2025-02-20"), second.interest + 1_100) for i in book])
     advance_both(book, dict.fromkeys(book, D("2025-04-30")))
     assert all(e.status is LoanStatus.CLOSED for e in book.values())
-    assert book["A"].lines[-1].grace_done and not book["B"].lines[-1].grace_done
+    assert not book["A"].lines[-1].grace_done and not book["B"].lines[-1].grace_done
+    daily = fresh({"A": t})
+    post_both(daily, [Pay("A", "A-P", first.due_on, first.total + second.principal - 100)])
+    post_both(daily, [Pay("A", "A-Q", D("2025-02-20"), second.interest + 1_100)])
+    day = D("2025-02-20")
+    while day < D("2025-04-30"):
+        day += timedelta(days=1)
+        advance_both(daily, {"A": day})
+    assert daily["A"].lines == book["A"].lines
 
 
 def test_month_end_chunks_across_many_months() -> None:

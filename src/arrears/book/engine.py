@@ -249,7 +249,10 @@ class LoanEngine:
             self._accrue_penalty(cur, k, entry)
             self._on_day(k, entry)
             cur = k
-        self._accrue_penalty(cur, day, entry)
+            if self.status is not LoanStatus.ACTIVE:
+                break  # a credit settled it: nothing later in the chunk happens to it
+        else:
+            self._accrue_penalty(cur, day, entry)
         self.accrued_through = day
         if entry.amounts:
             self.entries.append(entry)

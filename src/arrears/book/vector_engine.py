@@ -776,9 +776,8 @@ def _next_key(b: _Book, loans: Ints, lo: Ints, hi: Ints) -> Ints:
 def _advance(b: _Book, loans: Ints, to: Ints, major: int, journal: _Journal) -> None:
     """``advance_to(to)`` for the given loans (sorted, each ``to`` after its accrued_through).
 
-    A loan is processed while it was active at the start of the scalar engine's chunk: one that
-    a credit closes mid-month still runs to that chunk's end (grace periods ending later in the
-    chunk are marked done), as ``_advance_chunk`` checks the status only when a chunk starts.
+    A loan that a credit closes on a key date stops there, as ``_advance_chunk`` does: nothing
+    later happens to a settled loan (no grace period of it ends).
     """
     lo = b.accrued[loans].copy()
     end = np.where(b.status[loans] == _ACTIVE, to, lo)
@@ -792,8 +791,7 @@ def _advance(b: _Book, loans: Ints, to: Ints, major: int, journal: _Journal) -> 
         _accrue(b, loans[idx], lo[idx], key, to[idx], contributions)
         lo[idx] = key
         closed = _apply_credit(b, loans[idx], key, to[idx], major, journal)
-        shut = idx[closed]
-        end[shut] = np.minimum(to[shut], _month_end(key[closed]))
+        end[idx[closed]] = key[closed]
     go = end > lo
     _accrue(b, loans[go], lo[go], end[go], to[go], contributions)
     b.accrued[loans] = to
