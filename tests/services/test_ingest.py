@@ -144,3 +144,25 @@ def test_over_cap_loans_are_booked_and_flagged_with_the_excess(
     assert row.cap_excess > 0
     assert "LPR" in row.cap_basis
     assert str(row.cost_cap_rate) == "0.1240"  # 4 × the 3.10 % LPR in force on 2025-02-01
+
+
+def test_a_payment_posted_by_hand_is_a_duplicate_when_a_file_sends_it_again(
+        db: Engine, settings: Settings, files: list[Path], tmp_path: Path) -> None:
+    from arrears.services.operations import post_payment
+
+    ingest_paths(files[1:], db, settings, NOW)  # borrowers and loans only
+    post_payment(db, "P1", "L1", 91_680, datetime(2025, 2, 15, 10), "bank", "clerk", NOW)
+    (rep,) = ingest_paths([files[0]], db, settings, NOW)
+    assert rep.rows_duplicate == 2  # P1 by hand, and P1 twice in the file
+    assert not any("P1" in m and "different content" in m for m in rep.problems)
+
+
+def test_fingerprints_agree_row_by_row() -> None:
+    from arrears.contract.fingerprint import payment_fingerprint, payment_fingerprints
+
+    rows = [("L1", 91_680, datetime(2025, 2, 15, 10, 0, 0, 5), "bank"),
+            ("L" * 60, 1, datetime(2025, 1, 1), "a-very-long-channel-name")]
+    frame = pl.DataFrame(rows, schema=["loan_id", "amount", "paid_at", "channel"],
+                         orient="row")
+    assert payment_fingerprints(frame).to_list() == [payment_fingerprint(*r) for r in rows]
+    assert len(payment_fingerprint(*rows[1])) == 64  # hashed: the text would be too long

@@ -64,3 +64,12 @@ def test_the_audit_chain_shows_where_it_was_edited(db: Engine) -> None:
                   .values(actor="someone else"))
     with db.connect() as c:
         assert audit.verify(c) == [ids[1]]
+
+
+def test_rows_for_a_loan_that_does_not_exist_are_a_break(db: Engine) -> None:
+    _book_with_activity(db)
+    with db.begin() as c:
+        c.execute(text("UPDATE loan_events SET loan_id = 'GHOST' WHERE event_id = 'P2'"))
+    with db.connect() as c:
+        rep = reconcile(c, replay_sample=None)
+    assert any(b.loan_id == "GHOST" and "does not exist" in b.check for b in rep.breaks)

@@ -22,7 +22,7 @@ def accrue_through(conn: Connection, loan_ids: Sequence[str], day: date,
         if ld.engine.accrued_through >= day:
             continue
         ld.engine.advance_to(day)
-        rows.extend(journal_rows(loan_id, ld.engine.take_entries(), posted_at))
+        rows.extend(journal_rows(ld, loan_id, ld.engine.take_entries(), posted_at))
         todo[loan_id] = ld
     n = write_journal(conn, rows)
     save_engines(conn, todo)

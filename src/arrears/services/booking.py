@@ -134,7 +134,8 @@ def _journal(loans: pl.DataFrame, now: datetime) -> pl.DataFrame:
     amounts["cash"] = pl.col("upfront_fee") - pl.col("principal")
     amounts["fee_income"] = -pl.col("upfront_fee")
     return loans.select(
-        "loan_id", event_id=pl.lit(None, dtype=pl.String), kind=pl.lit("disbursement"),
+        "loan_id", n=pl.lit(1, dtype=pl.Int32), event_id=pl.lit(None, dtype=pl.String),
+        kind=pl.lit("disbursement"),
         value_date=pl.col("disbursed_on"), posted_at=pl.lit(now, dtype=pl.Datetime("us")),
         reverses=pl.lit(None, dtype=pl.Int64), **amounts)
 
@@ -157,7 +158,8 @@ def _loan_rows(loans: pl.DataFrame, counts: pl.DataFrame, caps: pl.DataFrame,
         created_at=pl.lit(now, dtype=pl.Datetime("us")), status=pl.lit("active"),
         accrued_through=pl.col("disbursed_on"), credit=pl.lit(0, dtype=pl.Int64),
         recovered=pl.lit(0, dtype=pl.Int64), closed_on=pl.lit(None, dtype=pl.Date),
-        next_seq=pl.col("_lines") + 1, version=pl.lit(1, dtype=pl.Int64),
+        next_seq=pl.col("_lines") + 1, journal_n=pl.lit(1, dtype=pl.Int32),
+        event_n=pl.lit(0, dtype=pl.Int32), version=pl.lit(1, dtype=pl.Int64),
     )
 
 

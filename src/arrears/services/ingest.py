@@ -20,13 +20,14 @@ import polars as pl
 from sqlalchemy import Engine, insert, update
 
 from arrears.contract.fields import CONTRACTS, KEYS, detect_kind
+from arrears.contract.fingerprint import payment_fingerprints
 from arrears.contract.validate import ROW, check
 from arrears.services.booking import CapFrame, book_frame
 from arrears.services.bulk_posting import post_payment_file
 from arrears.services.products import apply_products, product_defaults
 from arrears.settings import Settings
 from arrears.store import schema
-from arrears.store.bulk import select_in
+from arrears.store.arrow_io import lookup
 
 ORDER = {"borrowers": 0, "loans": 1, "payments": 2}
 Progress = Callable[[str, int, int], None]  # (label, done, total)
@@ -148,8 +149,10 @@ def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, setting
     if checked.bad.height:
         q.rows.append(checked.bad)
     good = checked.good
-    contract_cols = [f.name for f in fields]
-    good = good.with_columns(pl.Series("_hash", _row_hashes(good, contract_cols)))
+    if kind == "payments":
+        good = good.with_columns(payment_fingerprints(good))
+    else:
+        good = good.with_columns(pl.Series("_hash", _row_hashes(good, [f.name for f in fields])))
     # the same id twice in one file: identical → duplicate; different → conflict
     first = good.unique(subset=[key], keep="first", maintain_order=True)
     dup = good.join(first.select(key, pl.col(ROW).alias("_first"), pl.col("_hash").alias("_fh")),
@@ -179,57 +182,46 @@ def _ingest_one(path: Path, kind: str, df: pl.DataFrame, engine: Engine, setting
     return rep
 
 
-_TABLE = {"borrowers": ("borrowers", "borrower_id"), "loans": ("loans", "loan_id"),
-          "payments": ("loan_events", "event_id")}
+_TABLE = {"borrowers": (schema.borrowers, "borrower_id"), "loans": (schema.loans, "loan_id"),
+          "payments": (schema.loan_events, "event_id")}
 
 
 def _against_store(kind: str, key: str, good: pl.DataFrame, original: pl.DataFrame,
                    q: _Quarantine, rep: IngestReport, engine: Engine) -> pl.DataFrame:
     """Drop rows already stored (duplicates), quarantine conflicts and broken references."""
     table, col = _TABLE[kind]
-    ids = good[key].to_list()
-    with engine.connect() as conn:
-        known = dict(select_in(conn, f"SELECT {col}, content_hash FROM {table} "
-                               f"WHERE {col} {{in}}", ids))
-        refs: set[str] = set()
-        if kind == "loans":
-            refs = {r[0] for r in select_in(conn, "SELECT borrower_id FROM borrowers WHERE "
-                                            "borrower_id {in}", good["borrower_id"].unique()
-                                            .to_list())}
-        elif kind == "payments":
-            rows = select_in(conn, "SELECT loan_id, currency FROM loans WHERE loan_id {in}",
-                             good["loan_id"].unique().to_list())
-            currency = dict(rows)
-            refs = set(currency)
-    stored = good.filter(pl.col(key).is_in(list(known)))
-    if stored.height:
-        hashes = stored["_hash"].to_list()
-        same = [known[k] == h for k, h in zip(stored[key].to_list(), hashes, strict=True)]
-        rep.rows_duplicate += sum(same)
-        conflicts = stored.filter(~pl.Series(same))
-        if conflicts.height:
-            q.add(original, conflicts[ROW], key,
-                  [f"{key} {k} is already stored with different content"
-                   for k in conflicts[key]])
-    good = good.filter(~pl.col(key).is_in(list(known)))
+    known = lookup(engine, table, col, good[key], [col, "content_hash"]).rename(
+        {col: key, "content_hash": "_stored"})
+    stored = good.join(known, on=key)
+    same = stored.filter(pl.col("_hash") == pl.col("_stored"))
+    rep.rows_duplicate += same.height
+    conflicts = stored.filter(pl.col("_hash") != pl.col("_stored"))
+    if conflicts.height:
+        q.add(original, conflicts[ROW], key,
+              [f"{key} {k} is already stored with different content" for k in conflicts[key]])
+    good = good.join(known.select(key), on=key, how="anti")
     if kind == "loans":
-        missing = good.filter(~pl.col("borrower_id").is_in(list(refs)))
+        refs = lookup(engine, schema.borrowers, "borrower_id", good["borrower_id"],
+                      ["borrower_id"])
+        missing = good.join(refs, on="borrower_id", how="anti")
         if missing.height:
             q.add(original, missing[ROW], "borrower_id",
                   [f"borrower_id: unknown borrower {b}" for b in missing["borrower_id"]])
-        good = good.filter(pl.col("borrower_id").is_in(list(refs)))
+        good = good.join(refs, on="borrower_id", how="semi")
     if kind == "payments":
-        missing = good.filter(~pl.col("loan_id").is_in(list(refs)))
+        refs = lookup(engine, schema.loans, "loan_id", good["loan_id"],
+                      ["loan_id", "currency"]).rename({"currency": "_currency"})
+        missing = good.join(refs, on="loan_id", how="anti")
         if missing.height:
             q.add(original, missing[ROW], "loan_id",
                   [f"loan_id: unknown loan {x}" for x in missing["loan_id"]])
-        good = good.filter(pl.col("loan_id").is_in(list(refs)))
-        cur = pl.Series([currency[x] for x in good["loan_id"]], dtype=pl.String)
-        wrong = good.filter(pl.col("currency").is_not_null() & (pl.col("currency") != cur))
+        good = good.join(refs, on="loan_id", how="inner", maintain_order="left")
+        wrong = good.filter(pl.col("currency").is_not_null()
+                            & (pl.col("currency") != pl.col("_currency")))
         if wrong.height:
             q.add(original, wrong[ROW], "currency",
                   [f"currency: {c} differs from the loan's currency" for c in wrong["currency"]])
-            good = good.filter(~pl.col(ROW).is_in(wrong[ROW].implode()))
+        good = good.filter(~pl.col(ROW).is_in(wrong[ROW].implode())).drop("_currency")
     return good
 
 

@@ -12,6 +12,7 @@ from arrears.book.engine import EngineError, Entry, replay
 from arrears.book.events import LoanEvent, Payment, Waiver, WriteOff
 from arrears.book.terms import Component
 from arrears.book.views import LoanSnapshot, snapshot
+from arrears.contract.fingerprint import payment_fingerprint
 from arrears.services import audit
 from arrears.services.posting import NewEvent, content_hash, post_batch, reverse_event
 from arrears.store import schema
@@ -61,7 +62,7 @@ def _post_one(engine: Engine, loan_id: str, event: LoanEvent, digest: str, actor
 def post_payment(engine: Engine, payment_id: str, loan_id: str, amount: int,
                  paid_at: datetime, channel: str, actor: str, now: datetime) -> Outcome:
     """One payment through the same path as a file of them (idempotent by payment id)."""
-    digest = content_hash(payment_id, loan_id, amount, paid_at, channel)
+    digest = payment_fingerprint(loan_id, amount, paid_at, channel)
     return _post_one(engine, loan_id,
                      Payment(payment_id, paid_at.date(), amount, channel, paid_at),
                      digest, actor, now, paid_at)

@@ -75,7 +75,14 @@ def content_hash(*parts: object) -> str:
                           .encode()).hexdigest()
 
 
-def _event_row(ne: NewEvent, recorded_at: datetime) -> tuple[Any, ...]:
+def _event_rows(ld: Loaded, news: Sequence[NewEvent],
+                recorded_at: datetime) -> list[tuple[Any, ...]]:
+    """Rows for the loan's newly recorded events, numbered after its last one."""
+    first = ld.number_events(len(news))
+    return [_event_row(ne, first + i, recorded_at) for i, ne in enumerate(news)]
+
+
+def _event_row(ne: NewEvent, n: int, recorded_at: datetime) -> tuple[Any, ...]:
     ev = ne.event
     amount = component = channel = reason = None
     if isinstance(ev, Payment):
@@ -84,10 +91,9 @@ def _event_row(ne: NewEvent, recorded_at: datetime) -> tuple[Any, ...]:
         amount, component, reason = ev.amount, ev.component.value, ev.reason
     elif isinstance(ev, WriteOff):
         reason = ev.reason
-    vals = (ev.event_id, ne.loan_id, ev.kind.value, ev.value_date, amount, component, channel,
-            ne.occurred_at, None, reason, ne.actor, "effective", ne.content_hash,
+    return (ev.event_id, ne.loan_id, n, ev.kind.value, ev.value_date, amount, component,
+            channel, ne.occurred_at, None, reason, ne.actor, "effective", ne.content_hash,
             ne.ingest_run_id, recorded_at)
-    return vals
 
 
 def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
@@ -101,6 +107,7 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
     event_rows: list[tuple[Any, ...]] = []
     jrows: list[tuple[Any, ...]] = []
     incremental: dict[str, Loaded] = {}
+    restated: dict[str, Loaded] = {}
     for loan_id, news in by_loan.items():
         ld = loaded.get(loan_id)
         if ld is None:
@@ -120,7 +127,8 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
         first = order_key(news[0].event)
         if first[0] < ld.engine.accrued_through or (ld.last_key is not None
                                                      and first < ld.last_key):
-            accepted = _restate(conn, loan_id, ld, news, posted_at, out)
+            accepted, ld = _restate(conn, loan_id, ld, news, posted_at, out)
+            restated[loan_id] = ld
         else:
             accepted = _apply_in_order(ld.engine, news, out)
             if accepted:
@@ -128,12 +136,14 @@ def post_batch(conn: Connection, by_loan: dict[str, list[NewEvent]],
             incremental[loan_id] = ld
             entries = ld.engine.take_entries()
             _collect(out, entries)
-            jrows.extend(journal_rows(loan_id, entries, posted_at))
-        event_rows.extend(_event_row(n, posted_at) for n in accepted)
+            jrows.extend(journal_rows(ld, loan_id, entries, posted_at))
+        event_rows.extend(_event_rows(ld, accepted, posted_at))
         out.posted += len(accepted)
     insert_rows(conn, schema.loan_events, EVENT_COLUMNS, event_rows)
     out.journal_rows += write_journal(conn, jrows)
     save_engines(conn, incremental)
+    for loan_id, ld in restated.items():
+        replace_state(conn, loan_id, ld)
     return out
 
 
@@ -160,10 +170,11 @@ def _apply_in_order(eng: LoanEngine, news: Sequence[NewEvent],
 
 def _restate(conn: Connection, loan_id: str, ld: Loaded, news: Sequence[NewEvent],
              posted_at: datetime, out: BatchOutcome,
-             drop: frozenset[str] = frozenset()) -> list[NewEvent]:
+             drop: frozenset[str] = frozenset()) -> tuple[list[NewEvent], Loaded]:
     """Replay the loan with its effective events plus ``news`` (minus ``drop``), reverse its
-    journal and post the replay. A new event that would make an existing one impossible is
-    rejected, never the existing one."""
+    journal and post the replay; returns the events accepted and the replayed loan, whose
+    state the caller writes (``replace_state``). A new event that would make an existing one
+    impossible is rejected, never the existing one."""
     existing = [e for e in effective_events(conn, loan_id) if e.event_id not in drop]
     through = ld.engine.accrued_through
     accepted: list[NewEvent] = []
@@ -180,15 +191,15 @@ def _restate(conn: Connection, loan_id: str, ld: Loaded, news: Sequence[NewEvent
             continue
         accepted.append(n)
         engine = trial
-    reverse_journal(conn, loan_id, posted_at)
+    reverse_journal(conn, loan_id, posted_at, ld)
     keys = [order_key(e) for e in (*existing, *(a.event for a in accepted))]
-    ld.last_key = max(keys) if keys else None
+    fresh = Loaded(engine, ld.version, {}, max(keys) if keys else None, ld.journal_n,
+                   ld.event_n)
     entries = engine.take_entries()
     _collect(out, entries)
-    out.journal_rows += write_journal(conn, journal_rows(loan_id, entries, posted_at))
-    replace_state(conn, loan_id, Loaded(engine, ld.version, {}, ld.last_key))
+    out.journal_rows += write_journal(conn, journal_rows(fresh, loan_id, entries, posted_at))
     out.restated_loans += 1
-    return accepted
+    return accepted, fresh
 
 
 def _merge(existing: Sequence[LoanEvent], new: Sequence[LoanEvent]) -> list[LoanEvent]:
@@ -214,15 +225,17 @@ def _why(current: LoanEngine, existing: Sequence[LoanEvent], new: Sequence[LoanE
     return "replay failed"
 
 
-def reverse_journal(conn: Connection, loan_id: str, posted_at: datetime) -> int:
-    """Reverse every entry of the loan that is not itself a reversal and not yet reversed."""
+def reverse_journal(conn: Connection, loan_id: str, posted_at: datetime, ld: Loaded) -> int:
+    """Reverse every entry of the loan that is not itself a reversal and not yet reversed
+    (same value dates: history is restated, not rewritten)."""
     from arrears.book.engine import ACCOUNTS  # local: keeps the module header short
-    cols = ", ".join(("id", "event_id", "kind", "value_date", *ACCOUNTS))
+    cols = ", ".join(("n", "event_id", "kind", "value_date", *ACCOUNTS))
     rows = fetch(conn, f"SELECT {cols} FROM journal j WHERE loan_id = ? AND reverses IS NULL "
-                       f"AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.loan_id = ? "
-                       f"AND r.reverses = j.id) ORDER BY id", (loan_id, loan_id))
-    mirror = [(loan_id, r[1], r[2], r[3], posted_at, r[0], *(-int(v) for v in r[4:]))
-              for r in rows]
+                       f"AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.loan_id = j.loan_id "
+                       f"AND r.reverses = j.n) ORDER BY n", (loan_id,))
+    first = ld.number_entries(len(rows))
+    mirror = [(loan_id, first + i, r[1], r[2], r[3], posted_at, r[0],
+               *(-int(v) for v in r[4:])) for i, r in enumerate(rows)]
     from arrears.store.loans import JOURNAL_COLUMNS
     return insert_rows(conn, schema.journal, JOURNAL_COLUMNS, mirror)
 
@@ -261,11 +274,13 @@ def reverse_event(conn: Connection, target_id: str, reversal_id: str, on: date, 
                             "only an effective payment, waiver or write-off can be reversed")
     loaded = load_engines(conn, [target.loan_id])[target.loan_id]
     conn.execute(ev.update().where(ev.c.event_id == target_id).values(status="reversed"))
-    vals = (reversal_id, target.loan_id, "reversal", on, None, None, None, None, target_id,
-            reason, actor, "effective", content_hash("reversal", target_id), None, posted_at)
+    vals = (reversal_id, target.loan_id, loaded.number_events(1), "reversal", on, None, None,
+            None, None, target_id, reason, actor, "effective",
+            content_hash("reversal", target_id), None, posted_at)
     insert_rows(conn, ev, EVENT_COLUMNS, [vals])
     out = BatchOutcome()
-    _restate(conn, target.loan_id, loaded, [], posted_at, out)
+    _, fresh = _restate(conn, target.loan_id, loaded, [], posted_at, out)
+    replace_state(conn, target.loan_id, fresh)
     out.posted = 1
     return out
 

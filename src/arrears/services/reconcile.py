@@ -102,6 +102,12 @@ def reconcile(conn: Connection, replay_sample: int | None = 1000,
                            "write_off", "recovery"))
     rep.unbalanced_entries = int(_fetch(
         conn, f"SELECT COUNT(*) FROM journal WHERE {accounts} <> 0")[0][0])
+    for table in ("instalments", "loan_events", "journal"):  # references the store does not
+        for (loan_id,) in _fetch(conn, f"SELECT DISTINCT loan_id FROM {table} t WHERE NOT "
+                                       f"EXISTS (SELECT 1 FROM loans l WHERE l.loan_id = "
+                                       f"t.loan_id)"):  # enforce as constraints (bulk cost)
+            rep.breaks.append(Break(loan_id, f"{table} rows for a loan that does not exist",
+                                    "-", 0, 0))
     j = _journal_measures(conn)
     led = _ledger_measures(conn)
     rep.loans = led.height

@@ -32,6 +32,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA cache_size=-262144")  # 256 MB page cache
+    cur.execute("PRAGMA temp_store=MEMORY")  # staging tables stay in memory
     cur.close()
 
 

@@ -6,7 +6,7 @@ moves millions of rows; values are converted here so SQLite and PostgreSQL behav
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,16 +39,17 @@ TERM_COLUMNS = (
     "grace_penalty", "dpd_grace", "waterfall", "allocation_scope", "overpayment",
 )
 STATE_COLUMNS = ("status", "accrued_through", "credit", "recovered", "closed_on", "next_seq",
-                 "last_event_on", "last_event_at", "version")
+                 "journal_n", "event_n", "last_event_on", "last_event_at", "version")
 LINE_COLUMNS = (
     "loan_id", "seq", "n", "start_on", "due_on", "principal", "interest", "fee",
     *(f"{m}_{c}" for m in ("charged", "paid", "waived", "written_off")
       for c in schema.COMPONENT_COLUMNS),
     "pending_penalty", "grace_done", "live",
 )
-JOURNAL_COLUMNS = ("loan_id", "event_id", "kind", "value_date", "posted_at", "reverses",
+JOURNAL_COLUMNS = ("loan_id", "n", "event_id", "kind", "value_date", "posted_at", "reverses",
                    *ACCOUNTS)
-EVENT_COLUMNS = ("event_id", "loan_id", "kind", "value_date", "amount", "component", "channel",
+EVENT_COLUMNS = ("event_id", "loan_id", "n", "kind", "value_date", "amount", "component",
+                 "channel",
                  "occurred_at", "target_event_id", "reason", "actor", "status", "content_hash",
                  "ingest_run_id", "recorded_at")
 
@@ -133,6 +134,19 @@ class Loaded:
     version: int
     lines_before: dict[int, tuple[Any, ...]]
     last_key: tuple[date, datetime] | None = None  # order key of the last event applied
+    journal_n: int = 0  # entries numbered so far (the next is journal_n + 1)
+    event_n: int = 0  # events recorded so far
+
+    def number_entries(self, count: int) -> int:
+        """Reserve ``count`` entry numbers; returns the first."""
+        first = self.journal_n + 1
+        self.journal_n += count
+        return first
+
+    def number_events(self, count: int) -> int:
+        first = self.event_n + 1
+        self.event_n += count
+        return first
 
 
 def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]:
@@ -151,15 +165,16 @@ def load_engines(conn: Connection, loan_ids: Sequence[str]) -> dict[str, Loaded]
     for r in rows:
         loan_id = r[0]
         terms = terms_from_row(r[:nt])
-        (status, through, credit, recovered, closed_on, next_seq, last_on, last_at,
-         version) = r[nt:]
+        (status, through, credit, recovered, closed_on, next_seq, journal_n, event_n, last_on,
+         last_at, version) = r[nt:]
         ls = sorted(lines.get(loan_id, []), key=lambda x: (x.due_on, x.seq))
         eng = LoanEngine(terms, ls, accrued_through=_d(through),  # type: ignore[arg-type]
                          status=LoanStatus(status), credit=int(credit),
                          recovered=int(recovered), closed_on=_d(closed_on))
         eng.next_seq = int(next_seq)
         last = (_d(last_on), _dt(last_at) or datetime.max) if last_on is not None else None
-        out[loan_id] = Loaded(eng, int(version), before.get(loan_id, {}), last)  # type: ignore[arg-type]
+        out[loan_id] = Loaded(eng, int(version), before.get(loan_id, {}), last,  # type: ignore[arg-type]
+                              int(journal_n), int(event_n))
     return out
 
 
@@ -179,7 +194,7 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
             last_at = None
         state_rows.append((
             e.status.value, e.accrued_through, e.credit, e.recovered, e.closed_on, e.next_seq,
-            last_on, last_at, ld.version + 1, loan_id, ld.version))
+            ld.journal_n, ld.event_n, last_on, last_at, ld.version + 1, loan_id, ld.version))
         before = ld.lines_before
         after = {}
         for ln in e.lines:
@@ -213,14 +228,12 @@ def _update_state(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
             raise ConcurrentUpdate(f"loan {r[-2]} changed while it was being posted")
 
 
-def journal_rows(loan_id: str, entries: Iterable[Entry],
+def journal_rows(ld: Loaded, loan_id: str, entries: Sequence[Entry],
                  posted_at: datetime) -> list[tuple[Any, ...]]:
-    rows = []
-    for e in entries:
-        amounts = e.amounts
-        rows.append((loan_id, e.event_id, e.kind.value, e.value_date,
-                     posted_at, None, *(amounts.get(a, 0) for a in ACCOUNTS)))
-    return rows
+    """Journal rows for the loan's new entries, numbered after its last entry."""
+    first = ld.number_entries(len(entries))
+    return [(loan_id, first + i, e.event_id, e.kind.value, e.value_date, posted_at, None,
+             *(e.amounts.get(a, 0) for a in ACCOUNTS)) for i, e in enumerate(entries)]
 
 
 def write_journal(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
@@ -248,5 +261,5 @@ def effective_events(conn: Connection, loan_id: str) -> list[LoanEvent]:
                        "reason, COALESCE(occurred_at, recorded_at) FROM loan_events "
                        "WHERE loan_id = ? AND status = 'effective' "
                        "AND kind IN ('payment', 'waiver', 'write-off') "
-                       "ORDER BY value_date, COALESCE(occurred_at, recorded_at), id", (loan_id,))
+                       "ORDER BY value_date, COALESCE(occurred_at, recorded_at), n", (loan_id,))
     return [event_from_row(*r) for r in rows]

@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -122,6 +121,8 @@ loans = Table(
     Column("recovered", BigInteger, nullable=False, default=0),
     Column("closed_on", Date, nullable=True),
     Column("next_seq", Integer, nullable=False),
+    Column("journal_n", Integer, nullable=False, default=0),  # entries numbered so far
+    Column("event_n", Integer, nullable=False, default=0),  # events recorded so far
     Column("last_event_on", Date, nullable=True),  # order key of the last event applied
     Column("last_event_at", DateTime, nullable=True),
     Column("version", Integer, nullable=False, default=1),
@@ -137,7 +138,9 @@ _component_cols = [
 
 instalments = Table(
     "instalments", metadata,
-    Column("loan_id", String(64), ForeignKey("loans.loan_id"), primary_key=True),
+    # loan_id references loans without a database constraint: a foreign key costs a trigger per
+    # row in bulk posting; the services refuse unknown loans and reconcile checks for orphans
+    Column("loan_id", String(64), primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("n", Integer, nullable=False),
     Column("start_on", Date, nullable=False),
@@ -149,14 +152,13 @@ instalments = Table(
     Column("pending_penalty", BigInteger, nullable=False, default=0),
     Column("grace_done", Boolean, nullable=False, default=False),
     Column("live", Boolean, nullable=False, default=True),
-    Index("ix_instalments_due", "due_on"),
 )
 
 loan_events = Table(
     "loan_events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),  # recording order
-    Column("event_id", String(64), nullable=False),
-    Column("loan_id", String(64), ForeignKey("loans.loan_id"), nullable=False),
+    Column("event_id", String(64), primary_key=True),
+    Column("loan_id", String(64), nullable=False),  # references loans (see instalments)
+    Column("n", Integer, nullable=False),  # the loan's n-th recorded event: recording order
     Column("kind", String(16), nullable=False),  # payment | waiver | write-off | reversal
     Column("value_date", Date, nullable=False),
     Column("amount", BigInteger, nullable=True),
@@ -170,23 +172,24 @@ loan_events = Table(
     Column("content_hash", String(64), nullable=False),
     Column("ingest_run_id", Integer, nullable=True),
     Column("recorded_at", DateTime, nullable=False),
-    UniqueConstraint("event_id", name="uq_loan_events_event_id"),
     Index("ix_loan_events_loan", "loan_id", "value_date"),
+    sqlite_with_rowid=False,  # the table is its key's B-tree: one tree less to write
 )
 
 journal = Table(
     "journal", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("loan_id", String(64), nullable=False),
+    # entries are numbered per loan (entry n of loan L): the key is also the loan's index,
+    # and on SQLite the table is that one B-tree, its rows kept together by loan
+    Column("loan_id", String(64), primary_key=True),
+    Column("n", Integer, primary_key=True),
     Column("event_id", String(64), nullable=True),
     Column("kind", String(16), nullable=False),
     Column("value_date", Date, nullable=False),
     Column("posted_at", DateTime, nullable=False),
-    Column("reverses", Integer, nullable=True),  # id of the entry this one reverses
+    Column("reverses", Integer, nullable=True),  # n of the entry of the same loan it reverses
     *[Column(a, BigInteger, nullable=False, default=0) for a in ACCOUNTS],
     CheckConstraint(" + ".join(ACCOUNTS) + " = 0", name="balanced"),
-    # by loan only: posting writes millions of rows, and reports by value date scan anyway
-    Index("ix_journal_loan", "loan_id"),
+    sqlite_with_rowid=False,
 )
 
 ingest_runs = Table(
