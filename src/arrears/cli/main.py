@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from arrears.cli import book, calc, loan, payment, product, rules
+from arrears.cli import book, calc, loan, payment, product, report, rules
 from arrears.cli.demo import demo
 from arrears.cli.ingest import ingest
 
@@ -23,6 +23,7 @@ app.add_typer(loan.app, name="loan", help="One loan: show, waive, write off (借
 app.add_typer(payment.app, name="payment", help="Post or reverse a payment (还款).")
 app.add_typer(book.app, name="book", help="The whole book: reconcile (对账).")
 app.add_typer(product.app, name="product", help="Products: term defaults loans inherit (产品).")
+app.add_typer(report.app, name="report", help="Portfolio reports from snapshots (组合报表).")
 
 
 def main() -> None:  # pragma: no cover - console script
