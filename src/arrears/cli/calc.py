@@ -1,8 +1,9 @@
-"""``arrears calc …`` — calculators for people and scripts: schedule, APR, legal cost cap.
+"""``arrears calc …`` — calculators for people and scripts: schedule, APR, legal cost cap,
+limitation deadline.
 
 Thin: parse the options (bad values exit 2 with a message naming the option), call the pure
-core (``book.schedule``, ``book.apr``, ``book.caps``, the rule pack), render a Rich table or
-``--json`` (money as yuan strings, rates as decimal-fraction strings).
+core (``book.schedule``, ``book.apr``, ``book.caps``, ``book.limitation``, the rule pack),
+render a Rich table or ``--json`` (money as yuan strings, rates as decimal-fraction strings).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from arrears.book.apr import Apr, AprError, apr_of_flows, apr_of_loan
 from arrears.book.caps import CapCheck, check_cost_cap
+from arrears.book.limitation import Limitation, limitation_deadline
 from arrears.book.schedule import Schedule, build_schedule
 from arrears.book.terms import LenderType, LoanTerms, Method
 from arrears.calendar import DayCount, MonthEnd, Period
@@ -30,7 +32,8 @@ from arrears.rules.lpr import pct
 from arrears.rules.pack import RulePack, load_pack
 from arrears.settings import load_settings
 
-app = typer.Typer(no_args_is_help=True, help="Calculators: schedules, APR, legal caps (计算器).")
+app = typer.Typer(no_args_is_help=True,
+                  help="Calculators: schedules, APR, legal caps, limitation (计算器).")
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -260,6 +263,15 @@ def check_json(chk: CapCheck, pack: str) -> dict[str, Any]:
             "cap": cap_json(chk.cost_cap, pack)}
 
 
+def limitation_json(lim: Limitation, pack: str, region: str | None) -> dict[str, Any]:
+    return {"pack": pack, "region": region, "deadline": lim.deadline.isoformat(),
+            "start": lim.start.isoformat(), "restarted_by": lim.restarted_by,
+            "reason": lim.reason,
+            "long_stop": None if lim.long_stop is None else lim.long_stop.isoformat(),
+            "late_event": None if lim.late_event is None else
+            {"kind": lim.late_event[0], "on": lim.late_event[1].isoformat()}}
+
+
 def schedule_json(terms: LoanTerms, schedule: Schedule) -> dict[str, Any]:
     cur = terms.currency
     return {
@@ -480,3 +492,46 @@ def cap(
         emit_json(cap_json(result, rules.code))
     else:
         _print_cap(result)
+
+
+@app.command()
+def limitation(
+    last_due: Annotated[str, typer.Option(
+        "--last-due", help="Due date of the last instalment (最后一期到期日), YYYY-MM-DD.")],
+    event: Annotated[list[str] | None, typer.Option(
+        "--event", help="An interrupting event KIND:DATE, e.g. payment:2027-01-15 (repeat the "
+        "option for more). Kinds: see the pack (CN: demand-delivered, auto-debit, payment, "
+        "promise, plan, filing, payment-order, enforcement-application, mediation-request).")
+    ] = None,
+    first_default: Annotated[str | None, typer.Option(
+        "--first-default", help="Due date of the first instalment left unpaid: starts the "
+        "20-year long stop (CN), or the period itself where the rules say so (US).")] = None,
+    pack: Annotated[str, typer.Option(
+        "--pack", "--jurisdiction", help="Rule pack (jurisdiction) code.")] = "CN",
+    region: Annotated[str | None, typer.Option(
+        "--region", help="Region of the pack whose rules apply, e.g. a US state (CA, NY …).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """The limitation deadline (诉讼时效届满日): 3 years (CN) from the last instalment's due
+    date, restarted by each interrupting event, with the reason and its legal basis."""
+    last = _day(last_due, "--last-due")
+    first = None if first_default is None else _day(first_default, "--first-default")
+    events: list[tuple[str, date]] = []
+    for raw in event or []:
+        kind, sep, day = raw.strip().rpartition(":")
+        if not sep or not kind:
+            raise typer.BadParameter(f"{raw!r} is not KIND:DATE, e.g. payment:2027-01-15",
+                                     param_hint="--event")
+        events.append((kind.strip().lower(), _day(day, "--event")))
+    rules_pack = _pack(pack)
+    rules = _guard(lambda: rules_pack.limitation.rules(region), "--region")
+    result: Limitation = _guard(lambda: limitation_deadline(last, events, rules, first),
+                                "--event" if events else "--first-default")
+    if json:
+        emit_json(limitation_json(result, rules_pack.code, rules.region))
+        return
+    console.print(f"Limitation deadline 诉讼时效届满日: [bold]{result.deadline}[/bold]"
+                  f" (running from {result.start}"
+                  f"{'' if result.restarted_by is None else ', ' + result.restarted_by})")
+    console.print(result.reason, markup=False, highlight=False)

@@ -21,6 +21,14 @@ import yaml
 from arrears.book.terms import LenderType
 from arrears.rules.cost_cap import CapRules, CostCap
 from arrears.rules.cost_cap_data import parse_cost_caps
+from arrears.rules.delinquency_data import (
+    NO_DELINQUENCY,
+    NO_LIMITATION,
+    DelinquencyRules,
+    LimitationSection,
+    parse_delinquency,
+    parse_limitation,
+)
 from arrears.rules.errors import PackError, RuleError
 from arrears.rules.lpr import (
     LprError,
@@ -50,6 +58,10 @@ class RulePack:
     caps: CapRules
     lpr: LprSeries | None = None
     overlay_dir: Path | None = None
+    # bucket tables and write-off candidacy: ``delinquency.table(name=None)``, ``.write_off_dpd``
+    delinquency: DelinquencyRules = NO_DELINQUENCY
+    # the limitation clock's rules (诉讼时效): ``limitation.rules(region=None)``
+    limitation: LimitationSection = NO_LIMITATION
 
     def _series(self) -> LprSeries:
         if self.lpr is None:
@@ -125,9 +137,14 @@ def _load(code: str, overlay_dir: str | None, overlay_text: str | None) -> RuleP
     if doc.has("lpr"):
         lpr = _load_lpr(code, doc.node("lpr"), base.joinpath(doc.node("lpr").text("file")),
                         None if odir is None else odir / OVERLAY_LPR, overlay_text)
+    delinquency = (parse_delinquency(doc.node("delinquency"), f"rule pack {code}")
+                   if doc.has("delinquency") else NO_DELINQUENCY)
+    limitation = (parse_limitation(doc.node("limitation")) if doc.has("limitation")
+                  else NO_LIMITATION)
     return RulePack(code=code, name=doc.text("name"), currency=doc.text("currency"),
                     version=doc.text("version"), reference=doc.text("reference", ""),
-                    caps=caps, lpr=lpr, overlay_dir=odir)
+                    caps=caps, lpr=lpr, overlay_dir=odir, delinquency=delinquency,
+                    limitation=limitation)
 
 
 def _load_lpr(code: str, node: Node, shipped: resources.abc.Traversable,

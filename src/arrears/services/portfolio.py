@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from arrears.book.buckets import CN_M, BucketTable
+from arrears.book.buckets import BucketTable
 from arrears.book.engine import LoanStatus
 from arrears.book.views import snapshot
 from arrears.money import fmt
+from arrears.rules import load_pack
 from arrears.services.reconcile import _fetch
 from arrears.store.loans import load_engines
 
@@ -43,8 +44,12 @@ class PortfolioSummary:
 
 
 def portfolio_summary(engine: Engine, as_of: date, loan_ids: Sequence[str],
-                      table: BucketTable = CN_M,
+                      table: BucketTable | None = None,
                       progress: Callable[[str, int, int], None] | None = None) -> PortfolioSummary:
+    """Loans, amounts and statuses as of ``as_of``; active loans by ``table`` (default: the CN
+    pack's default bucket table, ``CN-M``)."""
+    if table is None:
+        table = load_pack("CN").delinquency.table()
     s = PortfolioSummary(as_of, buckets={n: [0, 0] for n in table.names})
     with engine.connect() as conn:
         for i in range(0, len(loan_ids), 1000):
