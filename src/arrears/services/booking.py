@@ -35,6 +35,7 @@ from arrears.money import Rounding
 from arrears.store import schema
 from arrears.store.arrow_io import bulk
 from arrears.store.loans import LINE_COLUMNS
+from arrears.store.state_frames import log_changes
 
 CapFrame = Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], pl.DataFrame]
 """(schedule terms, schedules, legal facts) → the cap columns per ``loan_id``
@@ -189,6 +190,7 @@ def book_frame(engine: Engine, loans: pl.DataFrame, run_id: int | None, now: dat
     rows = _loan_rows(loans, counts, cap_cols, run_id, now)
     with bulk(engine) as b:
         b.insert(schema.loans, rows)
+        log_changes(b, rows["loan_id"])
         b.append(schema.instalments, _lines(schedules))
         b.append(schema.journal, _journal(loans, now))
     out.loans = rows.height

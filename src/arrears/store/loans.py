@@ -208,6 +208,7 @@ def save_engines(conn: Connection, loaded: dict[str, Loaded]) -> None:
         ld.version += 1
         ld.lines_before = after
     _update_state(conn, state_rows)
+    insert_rows(conn, schema.loan_changes, ("loan_id",), [(k,) for k in loaded])
     update_rows(conn, schema.instalments, ("loan_id", "seq"), LINE_COLUMNS[5:], changed)
     insert_rows(conn, schema.instalments, LINE_COLUMNS, new_lines)
 

@@ -227,3 +227,40 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Which loans changed since end-of-day last read the book: every write of a loan's state adds
+# a row (in the same transaction); end-of-day takes and deletes them in one statement while it
+# brings its columnar mirror up to date (``store.mirror``). Appending keeps the write path
+# cheap: no index on the hot ``loans`` rows, so PostgreSQL's in-place updates still apply.
+loan_changes = Table(
+    "loan_changes", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("loan_id", String(64), nullable=False),
+)
+
+eod_runs = Table(
+    "eod_runs", metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("status", String(16), nullable=False),  # running | done
+    Column("engine", String(16), nullable=False),  # local | spark
+    Column("steps", Text, nullable=False),  # the step order, comma-separated
+    Column("loans", Integer, nullable=False, default=0),
+    Column("digest", String(64), nullable=True),  # sha-256 of the snapshot, for re-run checks
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+)
+
+# Portfolio totals per business date and bucket, written with the run that made them.
+eod_summaries = Table(
+    "eod_summaries", metadata,
+    Column("as_of", Date, primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("bucket", String(16), primary_key=True),
+    Column("bucket_rank", Integer, nullable=False),
+    Column("loans", Integer, nullable=False),
+    Column("outstanding_principal", BigInteger, nullable=False),
+    Column("outstanding_total", BigInteger, nullable=False),
+    Column("overdue_total", BigInteger, nullable=False),
+    Column("accrued_interest", BigInteger, nullable=False),
+    Column("pending_penalty", BigInteger, nullable=False),
+)

@@ -14,18 +14,25 @@ from arrears.store.arrow_io import Bulk, polars_schema
 from arrears.store.loans import LINE_COLUMNS, STATE_COLUMNS, TERM_COLUMNS, ConcurrentUpdate
 
 LOAN_FRAME_COLUMNS: tuple[str, ...] = (*TERM_COLUMNS, *STATE_COLUMNS)
-_LOAN_SCHEMA = {c: t for c, t in polars_schema(schema.loans).items() if c in LOAN_FRAME_COLUMNS}
 _LINE_SCHEMA = {c: t for c, t in polars_schema(schema.instalments).items() if c in LINE_COLUMNS}
 
 
-def read_state(b: Bulk, loan_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(loans, lines) for the given loan ids, typed, lines in engine order. When the ids are
-    most of the book, one scan is cheaper than an index lookup per loan."""
+def read_state(b: Bulk, loan_ids: pl.Series | None,
+               extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(loans, lines) for the given loan ids (``None``: all), typed, lines in engine order;
+    ``extra`` names more ``loans`` columns to read. When the ids are most of the book, one
+    scan is cheaper than an index lookup per loan."""
+    cols = (*LOAN_FRAME_COLUMNS, *extra)
+    want = {c: t for c, t in polars_schema(schema.loans).items() if c in cols}
+    if loan_ids is None:
+        loans = b.read(f"SELECT {', '.join(cols)} FROM loans", schema=want)
+        lines = b.read(f"SELECT {', '.join(LINE_COLUMNS)} FROM instalments",
+                       schema=_LINE_SCHEMA)
+        return loans.select(cols).sort("loan_id"), _ordered(lines)
     ids = loan_ids.unique()
     total = int(b.read("SELECT COUNT(*) AS n FROM loans")["n"][0])
     if ids.len() * 2 >= total:
-        loans = b.read(f"SELECT {', '.join(LOAN_FRAME_COLUMNS)} FROM loans",
-                       schema=_LOAN_SCHEMA)
+        loans = b.read(f"SELECT {', '.join(cols)} FROM loans", schema=want)
         lines = b.read(f"SELECT {', '.join(LINE_COLUMNS)} FROM instalments",
                        schema=_LINE_SCHEMA)
         wanted = ids.implode()
@@ -34,14 +41,17 @@ def read_state(b: Bulk, loan_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame
     else:
         tmp = b.stage(pl.DataFrame({"loan_id": ids}))
         try:
-            loans = b.read(f"SELECT {', '.join(LOAN_FRAME_COLUMNS)} FROM loans "
-                           f"WHERE loan_id IN (SELECT loan_id FROM {tmp})", schema=_LOAN_SCHEMA)
+            loans = b.read(f"SELECT {', '.join(cols)} FROM loans "
+                           f"WHERE loan_id IN (SELECT loan_id FROM {tmp})", schema=want)
             lines = b.read(f"SELECT {', '.join(LINE_COLUMNS)} FROM instalments "
                            f"WHERE loan_id IN (SELECT loan_id FROM {tmp})", schema=_LINE_SCHEMA)
         finally:
             b.drop(tmp)
-    return (loans.select(LOAN_FRAME_COLUMNS),
-            lines.select(LINE_COLUMNS).sort("loan_id", "due_on", "seq"))
+    return loans.select(cols), _ordered(lines)
+
+
+def _ordered(lines: pl.DataFrame) -> pl.DataFrame:
+    return lines.select(LINE_COLUMNS).sort("loan_id", "due_on", "seq")
 
 
 def write_lines(b: Bulk, before: pl.DataFrame, after: pl.DataFrame) -> int:
@@ -66,4 +76,10 @@ def write_loan_state(b: Bulk, loans: pl.DataFrame) -> int:
     n = b.update(schema.loans, df, key=("loan_id", "version"), bump="version")
     if n != df.height:
         raise ConcurrentUpdate(f"{df.height - n} loans changed while they were being posted")
+    log_changes(b, df["loan_id"])
     return n
+
+
+def log_changes(b: Bulk, loan_ids: pl.Series) -> None:
+    """Note for end-of-day's mirror that these loans changed (``schema.loan_changes``)."""
+    b.append(schema.loan_changes, pl.DataFrame({"loan_id": loan_ids}))

@@ -1,0 +1,203 @@
+"""Benchmark: one end-of-day over a synthetic book (issue 3: 1M loans ≤ 6 s, 10M ≤ 60 s and
+≤ 12 GB peak, local engine).
+
+    python bench/bench_eod.py --loans 1000000 [--changed 0.01] [--seed 1] [--keep DIR]
+
+The book is generated (not timed) as end-of-day finds it: a columnar mirror of N loans (method
+and term mix of a consumer lender, disbursed over the past year, schedules exact, every
+instalment due before the business date paid on its due date except for ~3 % of loans that
+stopped paying one to six instalments ago) plus a SQLite database in which a share of the
+loans (``--changed``) were booked or changed today, so the run must fetch them and merge them
+into the mirror. The timed run is ``run_eod`` in a fresh process — the mirror sync, every
+step, the snapshot partition and the totals — and its peak memory is that process's maximum
+resident set. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from arrears.book.vector import build_schedules
+from arrears.book.vector_engine import LINE_SCHEMA, LOAN_SCHEMA
+from arrears.settings import Settings
+from arrears.store.db import make_engine, migrate
+from arrears.store.mirror import LINES_FILE, LOANS_FILE, MANIFEST
+
+AS_OF = date(2026, 6, 30)
+
+
+def _pick(rng: np.random.Generator, n: int, values: list[object], p: list[float]) -> np.ndarray:
+    return np.array(values, dtype=object)[rng.choice(len(values), size=n, p=p)]
+
+
+def terms_frame(n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    term = rng.choice([1, 3, 6, 12, 24], size=n, p=[0.1, 0.2, 0.3, 0.3, 0.1])
+    method = np.where(term == 1, "bullet", _pick(
+        rng, n, ["equal-instalment", "equal-principal", "interest-first"], [0.6, 0.25, 0.15]))
+    # disbursed over the past year (longer loans further back on average)
+    back = rng.integers(1, 366, size=n)
+    start = pl.Series(np.datetime64(AS_OF) - back.astype("timedelta64[D]")).cast(pl.Date)
+    rate = rng.integers(900, 2400, size=n)  # 9.00 % … 23.99 %
+    return pl.DataFrame({
+        "loan_id": pl.Series([f"L{i:08d}" for i in range(n)]),
+        "principal": rng.integers(50, 5000, size=n) * 10_000,
+        "annual_rate": pl.Series(rate).cast(pl.String).str.zfill(4).map_elements(
+            lambda s: f"0.{s}", return_dtype=pl.String),
+        "method": method, "term_count": pl.Series(term, dtype=pl.Int32),
+        "period": "month", "start": start, "first_due": pl.Series([None] * n, dtype=pl.Date),
+        "basis": "30/360", "rounding": "half-up", "month_end": "clamp",
+        "service_fee_rate": "0", "service_fee_fixed": 0,
+    })
+
+
+def book_frames(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The mirror's (loans, lines) as the book would hold them on ``AS_OF`` − 1."""
+    t = terms_frame(n, seed)
+    sched = build_schedules(t)
+    rng = np.random.default_rng(seed + 1)
+    # how many instalments before the business date each loan has left unpaid
+    arrears = np.where(rng.random(n) < 0.03, rng.integers(1, 7, size=n), 0)
+    due = sched.with_columns(k=pl.col("n").rank("ordinal").over("loan_id")).join(
+        pl.DataFrame({"loan_id": t["loan_id"], "behind": arrears}), on="loan_id")
+    past = due.filter(pl.col("due_on") < AS_OF).group_by("loan_id").agg(
+        pl.col("due_on").sort().alias("dues"))
+    paid_to = past.select("loan_id", pl.col("dues").list.len().alias("n_past"),
+                          "dues").join(pl.DataFrame({"loan_id": t["loan_id"],
+                                                     "behind": arrears}), on="loan_id")
+    paid_to = paid_to.with_columns(paid=pl.max_horizontal(pl.col("n_past") - pl.col("behind"),
+                                                          0)).with_columns(
+        through=pl.when(pl.col("paid") > 0).then(
+            pl.col("dues").list.get(pl.col("paid") - 1, null_on_oob=True)))
+    lines = due.join(paid_to.select("loan_id", "through"), on="loan_id", how="left")
+    settled = pl.col("due_on") <= pl.col("through").fill_null(date(1970, 1, 1))
+    zero = pl.lit(0, pl.Int64)
+    lines = lines.with_columns(
+        seq=pl.col("n"), charged_principal=pl.col("principal"),
+        charged_interest=pl.when(settled).then(pl.col("interest")).otherwise(zero),
+        charged_fee=pl.when(settled).then(pl.col("fee")).otherwise(zero),
+        charged_penalty=zero,
+    ).with_columns(
+        paid_principal=pl.when(settled).then(pl.col("principal")).otherwise(zero),
+        paid_interest=pl.col("charged_interest"), paid_fee=pl.col("charged_fee"),
+        paid_penalty=zero,
+        **{f"{m}_{c}": zero for m in ("waived", "written_off")
+           for c in ("fee", "penalty", "interest", "principal")},
+        pending_penalty=zero, grace_done=pl.lit(False), live=pl.lit(True),
+    ).select(list(LINE_SCHEMA)).cast(LINE_SCHEMA).sort("loan_id", "due_on", "seq")
+    state = lines.group_by("loan_id").agg(
+        (pl.col("charged_interest") == pl.col("interest")).all().alias("done"),
+        pl.len().alias("count")).join(paid_to.select("loan_id", "through"), on="loan_id",
+                                      how="left")
+    loans = t.join(state, on="loan_id").select(
+        "loan_id", currency=pl.lit("CNY"), principal="principal", annual_rate="annual_rate",
+        repayment_method="method", term_count="term_count", period="period",
+        disbursed_on="start", first_due_on="first_due", basis="basis", rounding="rounding",
+        month_end="month_end", upfront_fee=zero, service_fee_rate=pl.lit("0"),
+        service_fee_fixed=zero, late_fee_fixed=zero, late_fee_rate=pl.lit("0"),
+        penalty_rate_multiplier=pl.lit("1.5"), penalty_rate=pl.lit(None, pl.String),
+        penalty_on_interest=pl.lit(False), grace_days=pl.lit(3, pl.Int32),
+        grace_penalty=pl.lit("retroactive"), dpd_grace=pl.lit("threshold"),
+        waterfall=pl.lit("fee,penalty,interest,principal"),
+        allocation_scope=pl.lit("instalment-first"), overpayment=pl.lit("credit"),
+        status=pl.when(pl.col("done")).then(pl.lit("closed")).otherwise(pl.lit("active")),
+        accrued_through=pl.col("through").fill_null(pl.col("start")),
+        credit=zero, recovered=zero,
+        closed_on=pl.when(pl.col("done")).then(pl.col("through")),
+        next_seq=(pl.col("count") + 1).cast(pl.Int32),
+    ).cast(LOAN_SCHEMA).sort("loan_id")
+    extra = loans.select(
+        "loan_id", journal_n=pl.lit(1, pl.Int32), event_n=pl.lit(0, pl.Int32),
+        last_event_on=pl.lit(None, pl.Date), last_event_at=pl.lit(None, pl.Datetime("us")),
+        version=pl.lit(1, pl.Int64),
+        borrower_id=pl.format("B{}", pl.col("loan_id").str.slice(1)),
+        product_code=pl.lit("cash-12"), lender_type=pl.lit("consumer-finance"),
+        contract_signed_on=pl.col("disbursed_on"),
+        last_payment_on=pl.col("accrued_through"))
+    return loans.join(extra, on="loan_id"), lines
+
+
+def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    loans, lines = book_frames(n, seed)
+    mirror = home / "mirror"
+    mirror.mkdir(parents=True, exist_ok=True)
+    loans.write_ipc(mirror / LOANS_FILE, compression="uncompressed")
+    lines.write_ipc(mirror / LINES_FILE, compression="uncompressed")
+    (mirror / MANIFEST).write_text(json.dumps({"loans": loans.height, "lines": lines.height}))
+    t1 = time.perf_counter()
+    # today's changes: a share of the loans booked into the database (their rows replace the
+    # mirror's), logged in loan_changes as every write is
+    k = int(n * changed)
+    url = f"sqlite:///{home / 'arrears.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    if k:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_ingest import write_book  # type: ignore[import-not-found]
+
+        from arrears.services.ingest import ingest_paths
+
+        b, lo, _ = write_book(home, k, 0, seed)
+        # the booked ids follow the mirror's L######## pattern
+        pl.read_csv(lo).with_columns(loan_id=pl.format(
+            "L{}", pl.col("loan_id").str.slice(1).str.zfill(8))).write_csv(lo)
+        ingest_paths([b, lo], engine, Settings(home=home, database_url=url),
+                     datetime(2026, 6, 29))
+    return {"lines": lines.height, "generate_seconds": round(t1 - t0, 2),
+            "changed_loans": k, "overdue_share": round(float(
+                (loans["accrued_through"] < AS_OF - timedelta(days=31)).mean() or 0), 4)}
+
+
+def run(home: Path) -> None:
+    from arrears.services.eod import run_eod
+
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'arrears.db'}")
+    engine = make_engine(settings.database_url)
+    t0 = time.perf_counter()
+    r = run_eod(engine, settings, AS_OF, datetime(2026, 7, 1), allow_gap=True)
+    t1 = time.perf_counter()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": round(t1 - t0, 2), "loans": r.loans,
+                      "mirror_changed": r.mirror_changed, "peak_gb": round(peak_kb / 2**20, 2)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loans", type=int, default=1_000_000)
+    ap.add_argument("--changed", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", type=Path, default=None, help="workspace to keep (else a temp)")
+    ap.add_argument("--run-only", type=Path, default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.run_only:
+        run(a.run_only)
+        return
+    home = a.keep or Path(tempfile.mkdtemp(prefix="arrears-eod-bench-"))
+    made = generate(home, a.loans, a.changed, a.seed)
+    out = subprocess.run([sys.executable, __file__, "--run-only", str(home)], check=True,
+                         capture_output=True, text=True)
+    timed = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps({
+        "bench": "eod-local", "loans": a.loans, **made, **timed,
+        "loans_per_s": round(timed["loans"] / timed["seconds"]),
+        "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(), "polars": pl.__version__,
+        "date": date.today().isoformat(),  # noqa: DTZ011 - benchmark record, not logic
+    }))
+
+
+if __name__ == "__main__":
+    main()

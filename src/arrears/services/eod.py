@@ -1,0 +1,198 @@
+"""Running end-of-day for a business date: bring the mirror up to date, run the steps, write
+the snapshot partition and the portfolio totals, record the run.
+
+Idempotent and resumable. The snapshot partition is written beside and renamed into place,
+then the totals and the run's ``done`` mark are committed together; a run killed anywhere is
+simply run again (the mirror sync is itself crash-safe, see ``store.mirror``), and a second
+run over the same book writes the same bytes (the run records their digest).
+
+Loans whose stored state is already past the date (a backfill, or payments posted since) are
+replayed from their events up to the date through the single-loan engine — the path ``arrears
+loan show --as-of`` takes — so history is told as it stood on that day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine, delete, insert, select
+
+from arrears.book.engine import replay
+from arrears.book.vector_engine import LOAN_SCHEMA, frames_from_engines
+from arrears.eod.snapshot import conform
+from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
+from arrears.rules.pack import RulePack, load_pack
+from arrears.settings import Settings
+from arrears.store import schema
+from arrears.store.loans import effective_events, load_engines
+from arrears.store.mirror import sync
+
+PARTITION_FILE = "part-0.parquet"
+
+
+class EodError(RuntimeError):
+    """End-of-day cannot run as asked (a gap before the date, an unknown step …)."""
+
+
+class EodGap(EodError):
+    def __init__(self, as_of: date, missing: list[date]) -> None:
+        self.missing = missing
+        super().__init__(
+            f"end-of-day for {as_of} needs the days before it: {missing[0]} to {missing[-1]} "
+            f"({len(missing)} day(s)) have not run; run `arrears eod --from {missing[0]} "
+            f"--to {as_of}` to fill the gap, or pass --allow-gap")
+
+
+@dataclass(frozen=True, slots=True)
+class EodResult:
+    as_of: date
+    loans: int
+    replayed: int  # loans replayed from events (their stored state was past the date)
+    mirror_changed: int
+    mirror_rebuilt: bool
+    digest: str
+    path: Path
+    summary: pl.DataFrame
+
+
+def partition(settings: Settings, as_of: date) -> Path:
+    return settings.snapshots_dir / f"as_of={as_of.isoformat()}"
+
+
+def day_rules(pack: RulePack, table: str | None = None) -> DayRules:
+    d = pack.delinquency
+    return DayRules(pack, d.table(table), d.write_off_dpd)
+
+
+def missing_days(engine: Engine, as_of: date) -> list[date]:
+    """Business dates between the last completed run before ``as_of`` and it that have not
+    run (empty when nothing has run yet: the first run may start anywhere)."""
+    t = schema.eod_runs
+    with engine.connect() as conn:
+        done = set(conn.execute(select(t.c.as_of).where(
+            t.c.status == "done", t.c.as_of < as_of)).scalars())
+    if not done:
+        return []
+    last = max(done)
+    return [last + timedelta(days=i) for i in range(1, (as_of - last).days)]
+
+
+def run_eod(engine: Engine, settings: Settings, as_of: date, now: datetime,
+            order: Sequence[str] = DEFAULT_ORDER, pack: RulePack | None = None,
+            bucket_table: str | None = None, allow_gap: bool = False,
+            rebuild_mirror: bool = False,
+            on_step: Callable[[str], None] | None = None) -> EodResult:
+    check_order(order)
+    if not allow_gap and (gap := missing_days(engine, as_of)):
+        raise EodGap(as_of, gap)
+    pack = pack or load_pack("CN", settings.rules_dir)
+    _mark(engine, as_of, order, now)
+    mirror = sync(engine, settings.home / "mirror", rebuild=rebuild_mirror)
+    loans, lines, replayed = _as_stood(engine, mirror.loans, mirror.lines, as_of)
+    day = run_steps(start(as_of, loans, lines, _previous(settings, as_of),
+                          day_rules(pack, bucket_table)), order, on_step)
+    snap = conform(day.snap).sort("loan_id")
+    path, digest = _write_partition(settings, as_of, snap)
+    summary = summarise(snap)
+    _finish(engine, as_of, snap.height, digest, summary, now)
+    return EodResult(as_of, snap.height, replayed, mirror.changed, mirror.rebuilt, digest,
+                     path, summary)
+
+
+def _as_stood(engine: Engine, loans: pl.DataFrame, lines: pl.DataFrame,
+              as_of: date) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The book with every loan whose state is past ``as_of`` replayed to it."""
+    ahead = loans.filter((pl.col("accrued_through") > as_of)
+                         & (pl.col("disbursed_on") <= as_of))["loan_id"]
+    if ahead.is_empty():
+        return loans, lines, 0
+    engines = {}
+    with engine.connect() as conn:
+        loaded = load_engines(conn, list(ahead))
+        if len(loaded) != ahead.len():
+            lost = sorted(set(ahead) - set(loaded))[:5]
+            raise EodError(f"the mirror holds loans the book does not: {', '.join(lost)} …; "
+                           f"run with --rebuild-mirror")
+        for loan_id, ld in loaded.items():
+            events = [e for e in effective_events(conn, loan_id) if e.value_date <= as_of]
+            engines[loan_id] = replay(ld.engine.terms, events, through=as_of)
+    past_loans, past_lines = frames_from_engines(engines)
+    keep = [c for c in loans.columns if c not in LOAN_SCHEMA]
+    past_loans = past_loans.join(loans.select("loan_id", *keep), on="loan_id", how="left")
+    last_paid = _payments_through(engine, ahead, as_of)
+    past_loans = past_loans.drop("last_payment_on").join(last_paid, on="loan_id", how="left")
+    gone = ahead.implode()
+    return (pl.concat([loans.filter(~pl.col("loan_id").is_in(gone)),
+                       past_loans.select(loans.columns)], how="vertical_relaxed")
+            .sort("loan_id"),
+            pl.concat([lines.filter(~pl.col("loan_id").is_in(gone)),
+                       past_lines.select(lines.columns)], how="vertical_relaxed")
+            .sort("loan_id", "due_on", "seq"),
+            len(engines))
+
+
+def _payments_through(engine: Engine, ids: pl.Series, as_of: date) -> pl.DataFrame:
+    ev = schema.loan_events
+    with engine.connect() as conn:
+        rows = conn.execute(select(ev.c.loan_id, ev.c.value_date).where(
+            ev.c.loan_id.in_(list(ids)), ev.c.kind == "payment", ev.c.status == "effective",
+            ev.c.value_date <= as_of)).all()
+    frame = pl.DataFrame(rows, schema={"loan_id": pl.String, "value_date": pl.Date},
+                         orient="row")
+    return frame.group_by("loan_id").agg(pl.col("value_date").max().alias("last_payment_on"))
+
+
+def _previous(settings: Settings, as_of: date) -> pl.DataFrame | None:
+    f = partition(settings, as_of - timedelta(days=1)) / PARTITION_FILE
+    if not f.exists():
+        return None
+    return pl.read_parquet(f, columns=["loan_id", "stage", "dpd"])
+
+
+def _write_partition(settings: Settings, as_of: date, snap: pl.DataFrame) -> tuple[Path, str]:
+    folder = partition(settings, as_of)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{PARTITION_FILE}.tmp"
+    # as_of is the partition key (hive style), not a column of the file
+    snap.drop("as_of").write_parquet(tmp, compression="zstd", statistics=True)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, folder / PARTITION_FILE)
+    return folder / PARTITION_FILE, digest
+
+
+def summarise(snap: pl.DataFrame) -> pl.DataFrame:
+    """Portfolio totals by currency and bucket (the rows of ``eod_summaries``)."""
+    return snap.filter(pl.col("status") == "active").group_by(
+        "currency", "bucket", "bucket_rank").agg(
+        pl.len().cast(pl.Int64).alias("loans"),
+        pl.col("outstanding_principal").sum(), pl.col("outstanding_total").sum(),
+        (pl.sum_horizontal(*[f"overdue_{c}" for c in ("fee", "penalty", "interest",
+                                                     "principal")])).sum()
+        .alias("overdue_total"),
+        pl.col("accrued_interest").sum(), pl.col("pending_penalty").sum(),
+    ).sort("currency", "bucket_rank")
+
+
+def _mark(engine: Engine, as_of: date, order: Sequence[str], now: datetime) -> None:
+    t = schema.eod_runs
+    with engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.as_of == as_of))
+        conn.execute(insert(t).values(as_of=as_of, status="running", engine="local",
+                                      steps=",".join(order), loans=0, started_at=now))
+
+
+def _finish(engine: Engine, as_of: date, loans: int, digest: str, summary: pl.DataFrame,
+            now: datetime) -> None:
+    t, s = schema.eod_runs, schema.eod_summaries
+    with engine.begin() as conn:
+        conn.execute(delete(s).where(s.c.as_of == as_of))
+        if summary.height:
+            conn.execute(insert(s), [{"as_of": as_of, **r} for r in summary.to_dicts()])
+        conn.execute(t.update().where(t.c.as_of == as_of).values(
+            status="done", loans=loans, digest=digest, finished_at=now))
