@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date
-from pathlib import Path
 from typing import Any
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -20,6 +19,7 @@ from arrears.cli.common import (
 )
 from arrears.cli.output import console, emit_json
 from arrears.sample import write_sample
+from arrears.services.eod import run_eod
 from arrears.services.ingest import ingest_paths
 from arrears.services.loan_caps import cap_frame
 from arrears.services.portfolio import portfolio_summary
@@ -32,8 +32,9 @@ def demo(
     as_of: str = typer.Option("2026-06-30", "--as-of", help="Business date of the summary."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create the workspace, generate a sample lender's book, ingest it, reconcile it and
-    summarise it (book size, overdue by bucket, amounts collected)."""
+    """Create the workspace, generate a sample lender's book, ingest it, run end-of-day for the
+    business date, reconcile the ledger and summarise the book (size, overdue by bucket,
+    amounts collected)."""
     day: date = parse_date(as_of, "--as-of")
     settings, engine = workspace()
     check = cap_frame(settings)
@@ -44,7 +45,9 @@ def demo(
 
         reports = ingest_paths([files.borrowers, files.loans, files.payments], engine, settings,
                                now(), cap_check=check, progress=progress)
-        summary = portfolio_summary(engine, day, _loan_ids(files.loans), progress=progress)
+        # end-of-day for the business date (the sample's history is replayed as it stood)
+        eod = run_eod(engine, settings, day, now(), allow_gap=True)
+        summary = portfolio_summary(engine, day, pl.read_parquet(eod.path))
     with engine.connect() as conn:
         rec = reconcile(conn, replay_sample=300)
     body = {
@@ -55,16 +58,13 @@ def demo(
                     "over_cap": r.over_cap} for r in reports],
         **summary.as_json(),
         "reconciled": rec.ok, "reconcile_breaks": len(rec.breaks),
+        "eod": {"snapshot": str(eod.path), "digest": eod.digest, "loans": eod.loans,
+                "replayed": eod.replayed},
     }
     if as_json:
         emit_json(body)
         return
     _print(body)
-
-
-def _loan_ids(path: Path) -> list[str]:
-    with path.open(encoding="utf-8") as f:
-        return [r["loan_id"] for r in csv.DictReader(f)]
 
 
 def _print(body: dict[str, Any]) -> None:
@@ -85,5 +85,8 @@ def _print(body: dict[str, Any]) -> None:
                   f"outstanding {body['outstanding']} CNY; "
                   f"collected 已回收 {body['collected']} CNY "
                   f"(of which penalty 罚息 {body['collected_penalty']})")
+    console.print(f"end-of-day 日终 {body['as_of']}: {body['eod']['loans']} loans, snapshot "
+                  f"{body['eod']['snapshot']} — try `arrears report buckets --as-of "
+                  f"{body['as_of']}`")
     ok = "[green]reconciled 对账平衡[/green]" if body["reconciled"] else "[red]BREAKS[/red]"
     console.print(f"ledger 账务: {ok}")

@@ -1,25 +1,19 @@
-"""A portfolio summary as of a date, for the demo and quick looks.
-
-Until the end-of-day engine lands this walks loans through the single-loan engine (fine for a
-sample book of a few thousand loans; end-of-day is the vectorised path for real books).
-"""
+"""A portfolio summary as of a date, for the demo and quick looks, from end-of-day's
+snapshot of that date."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Engine
 
 from arrears.book.buckets import BucketTable
-from arrears.book.engine import LoanStatus
-from arrears.book.views import snapshot
 from arrears.money import fmt
 from arrears.rules import load_pack
 from arrears.services.reconcile import _fetch
-from arrears.store.loans import load_engines
 
 
 @dataclass(slots=True)
@@ -43,28 +37,25 @@ class PortfolioSummary:
         }
 
 
-def portfolio_summary(engine: Engine, as_of: date, loan_ids: Sequence[str],
-                      table: BucketTable | None = None,
-                      progress: Callable[[str, int, int], None] | None = None) -> PortfolioSummary:
-    """Loans, amounts and statuses as of ``as_of``; active loans by ``table`` (default: the CN
-    pack's default bucket table, ``CN-M``)."""
+def portfolio_summary(engine: Engine, as_of: date, snap: pl.DataFrame,
+                      table: BucketTable | None = None) -> PortfolioSummary:
+    """Loans, amounts and statuses from end-of-day's snapshot of ``as_of``; active loans by
+    ``table`` (default: the CN pack's default bucket table, ``CN-M``); the money collected
+    from the journal."""
     if table is None:
         table = load_pack("CN").delinquency.table()
     s = PortfolioSummary(as_of, buckets={n: [0, 0] for n in table.names})
+    s.loans = snap.height
+    s.disbursed = int(snap["principal"].sum())
+    s.by_status = dict(snap.group_by("status").len().sort("status").iter_rows())
+    active = snap.filter(pl.col("status") == "active")
+    s.outstanding = int(active["outstanding_total"].sum())
+    dpd = active["dpd"].to_list()
+    for bucket, owed in zip((table.of(d) for d in dpd), active["outstanding_total"],
+                            strict=True):
+        s.buckets[bucket][0] += 1
+        s.buckets[bucket][1] += owed
     with engine.connect() as conn:
-        for i in range(0, len(loan_ids), 1000):
-            for ld in load_engines(conn, loan_ids[i:i + 1000]).values():
-                snap = snapshot(ld.engine, max(as_of, ld.engine.accrued_through))
-                s.loans += 1
-                s.disbursed += ld.engine.terms.principal
-                s.by_status[snap.status.value] = s.by_status.get(snap.status.value, 0) + 1
-                if snap.status is LoanStatus.ACTIVE:
-                    b = s.buckets[table.of(snap.dpd)]
-                    b[0] += 1
-                    b[1] += snap.outstanding_total
-                    s.outstanding += snap.outstanding_total
-            if progress:
-                progress("summary", min(i + 1000, len(loan_ids)), len(loan_ids))
         row = _fetch(conn, "SELECT COALESCE(SUM(cash), 0), COALESCE(SUM(penalty), 0) "
                            "FROM journal WHERE kind IN ('payment', 'recovery')")[0]
     s.collected, s.collected_penalty = int(row[0]), -int(row[1])
