@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ import polars as pl
 
 from arrears.book.vector import build_schedules
 from arrears.book.vector_engine import LINE_SCHEMA, LOAN_SCHEMA
+from arrears.eod.compact import compact
 from arrears.settings import Settings
 from arrears.store.db import make_engine, migrate
 from arrears.store.mirror import LINES_FILE, LOANS_FILE, MANIFEST
@@ -132,11 +133,14 @@ def book_frames(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
     loans, lines = book_frames(n, seed)
+    full_lines = lines.height
+    loans, lines = compact(loans, lines, AS_OF)  # as a mirror built the night before holds it
     mirror = home / "mirror"
     mirror.mkdir(parents=True, exist_ok=True)
     loans.write_ipc(mirror / LOANS_FILE, compression="uncompressed")
     lines.write_ipc(mirror / LINES_FILE, compression="uncompressed")
-    (mirror / MANIFEST).write_text(json.dumps({"loans": loans.height, "lines": lines.height}))
+    (mirror / MANIFEST).write_text(json.dumps({"loans": loans.height, "lines": lines.height,
+                                               "horizon": AS_OF.isoformat()}))
     t1 = time.perf_counter()
     # today's changes: a share of the loans booked into the database (their rows replace the
     # mirror's), logged in loan_changes as every write is
@@ -156,9 +160,10 @@ def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
             "L{}", pl.col("loan_id").str.slice(1).str.zfill(8))).write_csv(lo)
         ingest_paths([b, lo], engine, Settings(home=home, database_url=url),
                      datetime(2026, 6, 29))
-    return {"lines": lines.height, "generate_seconds": round(t1 - t0, 2),
-            "changed_loans": k, "overdue_share": round(float(
-                (loans["accrued_through"] < AS_OF - timedelta(days=31)).mean() or 0), 4)}
+    behind = lines.filter(pl.col("due_on") < AS_OF)["loan_id"].n_unique()  # unpaid, past due
+    return {"lines": full_lines, "open_lines": lines.height,
+            "generate_seconds": round(t1 - t0, 2), "changed_loans": k,
+            "overdue_share": round(behind / n, 4)}
 
 
 def run(home: Path) -> None:

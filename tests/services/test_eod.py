@@ -166,3 +166,25 @@ def test_the_snapshot_has_a_hive_partition(settings: Settings, db: Engine, tmp_p
     frame = pl.scan_parquet(settings.snapshots_dir / "**/*.parquet",
                             hive_partitioning=True).collect()
     assert frame["as_of"].cast(pl.Date).unique().to_list() == [D("2025-03-20")]
+
+
+def test_folding_history_and_going_back_before_it_change_nothing(db: Engine,
+                                                                 settings: Settings) -> None:
+    a_book(db)
+    start = D("2025-02-20")
+    run_eod(db, settings, start, NOW)
+    mirror = settings.home / "mirror"
+
+    def horizon() -> str:
+        return str(__import__("json").loads((mirror / MANIFEST).read_text())["horizon"])
+
+    later = start + timedelta(days=40)  # past RECOMPACT_DAYS: the mirror folds again
+    folded = run_eod(db, settings, later, NOW, allow_gap=True)
+    assert horizon() == later.isoformat()
+    assert run_eod(db, settings, later, NOW, rebuild_mirror=True,
+                   allow_gap=True).digest == folded.digest
+    # a date before the horizon reads the whole book again, and tells that day as it stood
+    earlier = start + timedelta(days=5)
+    back = run_eod(db, settings, earlier, NOW, allow_gap=True)
+    assert back.mirror_rebuilt and horizon() == earlier.isoformat()
+    assert_matches_loan_show(db, snap(settings, earlier), earlier)

@@ -13,6 +13,7 @@ from datetime import date
 import polars as pl
 
 from arrears.book.vector import div_round_expr, rounding_code
+from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.money import Rounding
 
 COMPONENTS = ("fee", "penalty", "interest", "principal")
@@ -60,7 +61,8 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
     agg = x.group_by("loan_id").agg(
         *[pl.col(c).sum() for c in sums], pl.col("oldest_unpaid_due").min(),
         pl.col("last_due_on").max())
-    out = loans.lazy().select("loan_id", "status", "credit", "recovered", "closed_on").join(
+    out = with_settled(loans).lazy().select(
+        "loan_id", "status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).join(
         agg, on="loan_id", how="left").join(
         _accrued(loans, lines, as_of), on="loan_id", how="left").join(
         _next_due(lines, as_of), on="loan_id", how="left")
@@ -71,6 +73,14 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
         next_due_on=pl.when(active).then(pl.col("next_due_on")),
         next_due_amount=pl.when(active).then(pl.col("next_due_amount")).otherwise(0),
     ).with_columns(pl.col(pl.Int64).fill_null(0)).with_columns(  # a loan without lines
+        # the history folded into totals (eod.compact) counts as if its lines were here
+        *[(pl.col(f"paid_{c}") + pl.col(f"settled_paid_{c}")).alias(f"paid_{c}")
+          for c in COMPONENTS],
+        (pl.col("waived_total") + pl.col("settled_waived")).alias("waived_total"),
+        (pl.col("written_off_total") + pl.col("settled_written_off"))
+        .alias("written_off_total"),
+        pl.max_horizontal("last_due_on", "settled_last_due").alias("last_due_on"),
+    ).with_columns(
         outstanding_total=pl.sum_horizontal(*[f"outstanding_{c}" for c in COMPONENTS]),
         paid_total=pl.sum_horizontal(*[f"paid_{c}" for c in COMPONENTS]),
     ).with_columns(
@@ -78,7 +88,7 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
             0, pl.col("outstanding_total") + pl.col("accrued_interest")
             + pl.col("accrued_fee") - pl.col("credit"))),
     )
-    return out.drop("status").collect()
+    return out.drop("status", *SETTLED_COLUMNS).collect()
 
 
 def _accrued(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: date) -> pl.LazyFrame:

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from arrears.book.engine import replay
 from arrears.book.vector_engine import LOAN_SCHEMA, frames_from_engines
+from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.eod.snapshot import conform
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
 from arrears.rules.pack import RulePack, load_pack
@@ -93,7 +94,7 @@ def run_eod(engine: Engine, settings: Settings, as_of: date, now: datetime,
         raise EodGap(as_of, gap)
     pack = pack or load_pack("CN", settings.rules_dir)
     _mark(engine, as_of, order, now)
-    mirror = sync(engine, settings.home / "mirror", rebuild=rebuild_mirror)
+    mirror = sync(engine, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
     loans, lines, replayed = _as_stood(engine, mirror.loans, mirror.lines, as_of)
     day = run_steps(start(as_of, loans, lines, _previous(settings, as_of),
                           day_rules(pack, bucket_table)), order, on_step)
@@ -123,7 +124,9 @@ def _as_stood(engine: Engine, loans: pl.DataFrame, lines: pl.DataFrame,
             events = [e for e in effective_events(conn, loan_id) if e.value_date <= as_of]
             engines[loan_id] = replay(ld.engine.terms, events, through=as_of)
     past_loans, past_lines = frames_from_engines(engines)
-    keep = [c for c in loans.columns if c not in LOAN_SCHEMA]
+    past_loans = with_settled(past_loans)  # replayed whole: nothing folded
+    # the mirror's extras, not its folded totals: the replay holds every line of the loan
+    keep = [c for c in loans.columns if c not in LOAN_SCHEMA and c not in SETTLED_COLUMNS]
     past_loans = past_loans.join(loans.select("loan_id", *keep), on="loan_id", how="left")
     last_paid = _payments_through(engine, ahead, as_of)
     past_loans = past_loans.drop("last_payment_on").join(last_paid, on="loan_id", how="left")

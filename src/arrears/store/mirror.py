@@ -19,11 +19,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Engine
 
+from arrears.eod.compact import compact
 from arrears.store.arrow_io import Bulk, bulk
 from arrears.store.state_frames import read_state
 
@@ -36,7 +38,8 @@ LOANS_FILE, LINES_FILE, MANIFEST = "loans.arrow", "lines.arrow", "manifest.json"
 @dataclass(frozen=True, slots=True)
 class Mirror:
     """The book as frames: ``loans`` sorted by loan_id (engine terms and state, ``version``,
-    ``EXTRA_COLUMNS`` and ``last_payment_on``), ``lines`` sorted by loan_id, due_on, seq."""
+    ``EXTRA_COLUMNS``, ``last_payment_on`` and the settled totals of ``eod.compact``),
+    ``lines`` (the open ones) sorted by loan_id, due_on, seq."""
 
     loans: pl.DataFrame
     lines: pl.DataFrame
@@ -44,42 +47,53 @@ class Mirror:
     rebuilt: bool  # the whole book was read
 
 
-def sync(engine: Engine, folder: Path, rebuild: bool = False) -> Mirror:
-    """Bring the mirror in ``folder`` up to date with the book and return it."""
+RECOMPACT_DAYS = 28
+"""After this many days past the horizon, the whole mirror folds its settled lines again."""
+
+
+def sync(engine: Engine, folder: Path, as_of: date, rebuild: bool = False) -> Mirror:
+    """Bring the mirror in ``folder`` up to date with the book and return it, compacted for
+    business dates on or after its horizon (``eod.compact``); a date before the horizon, or
+    ``rebuild``, reads the whole book again."""
     folder.mkdir(parents=True, exist_ok=True)
     with bulk(engine, write=True) as b:
         changed = b.read("DELETE FROM loan_changes RETURNING loan_id")["loan_id"].unique()
         old = None if rebuild else _load(folder)
-        if old is None:
-            return _rebuilt(b, folder)
-        if changed.is_empty():
-            return Mirror(old[0], old[1], 0, False)
-        fresh_loans, fresh_lines = _read(b, changed)
-        if fresh_loans.columns != old[0].columns or fresh_lines.columns != old[1].columns:
-            return _rebuilt(b, folder)  # written by another version of the mirror
-        gone = changed.implode()
-        # both sides are sorted and hold disjoint loans: a merge keeps each loan's lines
-        # together and in order, without sorting the whole book again
-        loans = old[0].filter(~pl.col("loan_id").is_in(gone)).merge_sorted(
-            fresh_loans.cast(old[0].schema).sort("loan_id"), key="loan_id")
-        lines = old[1].filter(~pl.col("loan_id").is_in(gone)).merge_sorted(
-            fresh_lines.cast(old[1].schema), key="loan_id")
+        if old is None or as_of < old[2]:
+            return _rebuilt(b, folder, as_of)
+        loans, lines, horizon = old
+        if not changed.is_empty():
+            fresh_loans, fresh_lines = _read(b, changed)
+            fresh_loans, fresh_lines = compact(fresh_loans, fresh_lines, horizon)
+            if fresh_loans.columns != loans.columns or fresh_lines.columns != lines.columns:
+                return _rebuilt(b, folder, as_of)  # written by another version of the mirror
+            gone = changed.implode()
+            # both sides are sorted and hold disjoint loans: a merge keeps each loan's lines
+            # together and in order, without sorting the whole book again
+            loans = loans.filter(~pl.col("loan_id").is_in(gone)).merge_sorted(
+                fresh_loans.cast(loans.schema).sort("loan_id"), key="loan_id")
+            lines = lines.filter(~pl.col("loan_id").is_in(gone)).merge_sorted(
+                fresh_lines.cast(lines.schema), key="loan_id")
+        elif (as_of - horizon).days < RECOMPACT_DAYS:
+            return Mirror(loans, lines, 0, False)
+        if (as_of - horizon).days >= RECOMPACT_DAYS:
+            (loans, lines), horizon = compact(loans, lines, as_of), as_of
         mirror = Mirror(loans, lines, changed.len(), False)
-        _store(folder, mirror)
+        _store(folder, mirror, horizon)
     return mirror
 
 
-def _rebuilt(b: Bulk, folder: Path) -> Mirror:
-    loans, lines = _read(b, None)
+def _rebuilt(b: Bulk, folder: Path, as_of: date) -> Mirror:
+    loans, lines = compact(*_read(b, None), as_of)
     mirror = Mirror(loans, lines, loans.height, True)
-    _store(folder, mirror)
+    _store(folder, mirror, as_of)
     return mirror
 
 
 def _read(b: Bulk, ids: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     loans, lines = read_state(b, ids, EXTRA_COLUMNS)
     paid = _last_payments(b, ids)
-    loans = loans.join(paid, on="loan_id", how="left")
+    loans = loans.join(paid, on="loan_id", how="left", maintain_order="left")
     return loans, lines
 
 
@@ -99,19 +113,20 @@ def _last_payments(b: Bulk, ids: pl.Series | None) -> pl.DataFrame:
         b.drop(tmp)
 
 
-def _load(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+def _load(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame, date] | None:
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
         loans = pl.read_ipc(folder / LOANS_FILE)
         lines = pl.read_ipc(folder / LINES_FILE)
-    except (OSError, ValueError, pl.exceptions.PolarsError):
+        horizon = date.fromisoformat(manifest["horizon"])
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError):
         return None
-    if manifest != {"loans": loans.height, "lines": lines.height}:
+    if (manifest.get("loans"), manifest.get("lines")) != (loans.height, lines.height):
         return None
-    return loans, lines
+    return loans, lines, horizon
 
 
-def _store(folder: Path, m: Mirror) -> None:
+def _store(folder: Path, m: Mirror, horizon: date) -> None:
     # the manifest goes first (removed), the files are replaced, the manifest written last:
     # a crash in between leaves no manifest, so the next sync rebuilds
     (folder / MANIFEST).unlink(missing_ok=True)
@@ -120,5 +135,6 @@ def _store(folder: Path, m: Mirror) -> None:
         frame.write_ipc(tmp, compression="uncompressed")
         os.replace(tmp, folder / name)
     tmp = folder / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps({"loans": m.loans.height, "lines": m.lines.height}))
+    tmp.write_text(json.dumps({"loans": m.loans.height, "lines": m.lines.height,
+                               "horizon": horizon.isoformat()}))
     os.replace(tmp, folder / MANIFEST)
