@@ -39,7 +39,7 @@ def eod_frame(book: Book, as_of: date, horizon: date | None = None) -> pl.DataFr
         folded, lines = compact(loans, lines, horizon)
         assert folded["loan_id"].equals(loans["loan_id"])  # order kept: the engine needs it
         loans = folded
-    day = Day(as_of, loans, lines, None, None, loans.select("loan_id"))  # type: ignore[arg-type]
+    day = Day(as_of, loans, lines, None, None, loans)  # type: ignore[arg-type]
     for step in (advance_step, balances_step, delinquency_step):
         day = step(day)
     return day.snap

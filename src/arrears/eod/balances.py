@@ -35,7 +35,8 @@ def _pro_rata(amount: str, d: pl.Expr) -> pl.Expr:
 
 def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: date) -> pl.DataFrame:
     """One row per loan of ``loans`` (engine state as of ``as_of``): the balance columns of
-    the snapshot (``eod.snapshot.SNAPSHOT_SCHEMA``) plus ``last_due_on``."""
+    the snapshot (``eod.snapshot.SNAPSHOT_SCHEMA``) plus ``last_due_on`` — all but the
+    state the loans frame holds itself (credit, recovered, closed_on)."""
     d = pl.lit(as_of)
     live, due = pl.col("live"), pl.col("due_on")
     past = live & (due < d)
@@ -88,7 +89,8 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
             0, pl.col("outstanding_total") + pl.col("accrued_interest")
             + pl.col("accrued_fee") - pl.col("credit"))),
     )
-    return out.drop("status", *SETTLED_COLUMNS).collect()
+    # state the book already holds is not repeated
+    return out.drop("status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).collect()
 
 
 def _accrued(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: date) -> pl.LazyFrame:

@@ -41,7 +41,9 @@ class Day:
     lines: pl.DataFrame | pl.LazyFrame
     previous: pl.DataFrame | None  # the previous business day's snapshot (loan_id, stage, dpd)
     rules: DayRules
-    snap: pl.DataFrame  # the snapshot being built, one row per loan
+    # the snapshot being built, one row per loan: after ``advance`` (always the first step)
+    # the book itself in loan order, each later step adding its columns
+    snap: pl.DataFrame
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ class Step:
 
 
 def _with(day: Day, frame: pl.DataFrame) -> Day:
-    return replace(day, snap=day.snap.join(frame, on="loan_id", how="left"))
+    return replace(day, snap=day.snap.join(frame, on="loan_id", how="left",
+                                           maintain_order="left"))
 
 
 def advance_step(day: Day) -> Day:
@@ -75,11 +78,14 @@ def advance_step(day: Day) -> Day:
     moved = advance(day.loans.filter(mine).select(list(LOAN_SCHEMA)),
                     lines.filter(mine), day.as_of)
     loans = moved.loans.join(day.loans.filter(mine).select("loan_id", *keep), on="loan_id",
-                             how="left")
-    # the lines stay lazy: the quiet ones are not copied, only read by the next group-by
+                             how="left", maintain_order="left").select(day.loans.columns)
+    # both parts sorted, disjoint: merged, the book stays in loan order (the snapshot is
+    # built on it column by column); the lines stay lazy — the quiet ones are not copied,
+    # only read by the next group-by
+    book = day.loans.filter(~mine).merge_sorted(loans, key="loan_id")
     lazy = pl.concat([lines.lazy().filter(~mine), moved.lines.lazy()])
-    return replace(day, loans=pl.concat([day.loans.filter(~mine), loans.select(
-        day.loans.columns)]), lines=lazy)
+    return replace(day, loans=book, lines=lazy, snap=book.with_columns(
+        pl.lit(day.as_of).alias("as_of")))
 
 
 def _busy(lines: pl.DataFrame, as_of: date) -> pl.Series:
@@ -102,15 +108,12 @@ def delinquency_step(day: Day) -> Day:
     """Days past due from the oldest unpaid instalment, and dpd after the product's grace."""
     raw = pl.when(pl.col("oldest_unpaid_due").is_null()).then(0).otherwise(
         (pl.lit(day.as_of) - pl.col("oldest_unpaid_due")).dt.total_days())
-    terms = day.loans.select("loan_id", "grace_days", "dpd_grace")
-    snap = day.snap.join(terms, on="loan_id", how="left").with_columns(
-        past_due_days=raw.cast(pl.Int32))
+    snap = day.snap.with_columns(past_due_days=raw.cast(pl.Int32))
     g = pl.col("grace_days")
     dpd = pl.when(pl.col("past_due_days") <= g).then(0).when(
         pl.col("dpd_grace") == "subtract").then(pl.col("past_due_days") - g).otherwise(
         pl.col("past_due_days"))
-    return replace(day, snap=snap.with_columns(dpd=dpd.cast(pl.Int32)).drop(
-        "grace_days", "dpd_grace"))
+    return replace(day, snap=snap.with_columns(dpd=dpd.cast(pl.Int32)))
 
 
 def bucket_step(day: Day) -> Day:
@@ -127,8 +130,7 @@ def stage_step(day: Day) -> Day:
             if day.previous is not None else
             pl.DataFrame(schema={"loan_id": pl.String, "_prev": pl.String,
                                  "_prev_dpd": pl.Int32}))
-    s = day.snap.join(day.loans.select("loan_id", "status"), on="loan_id", how="left").join(
-        prev, on="loan_id", how="left")
+    s = day.snap.join(prev, on="loan_id", how="left", maintain_order="left")
     d = pl.lit(day.as_of)
     status, dpd = pl.col("status"), pl.col("dpd")
     stage = (pl.when(status == "written-off").then(pl.lit("written-off"))
@@ -164,31 +166,28 @@ def limitation_step(day: Day) -> Day:
     """The limitation deadline: three years from the last instalment's due date, restarted by
     each interruption on record (Civil Code Art. 188/189/195; the pack's limitation rules).
     Worked out once per distinct pair of dates — far fewer than loans — then joined back."""
-    s = day.snap.join(day.loans.select("loan_id", "last_payment_on"), on="loan_id",
-                      how="left")
+    s = day.snap
     deadline, reason = limitation_columns(pl.col("last_due_on"), pl.col("last_payment_on"),
                                           day.rules.pack.limitation, kind="payment")
     keys = ["last_due_on", "last_payment_on"]
     pairs = s.select(keys).unique().with_columns(limitation_deadline=deadline,
                                                  limitation_reason=reason)
-    return replace(day, snap=s.join(pairs, on=keys, how="left", nulls_equal=True))
+    return replace(day, snap=s.join(pairs, on=keys, how="left", nulls_equal=True,
+                                    maintain_order="left"))
 
 
 def facts_step(day: Day) -> Day:
     """Who and what: borrower, product, lender type, currency, origination, months on book."""
     d = day.as_of
-    facts = day.loans.select(
-        "loan_id", "borrower_id", "product_code", "lender_type", "currency", "principal",
-        "disbursed_on",
+    return replace(day, snap=day.snap.with_columns(
         months_on_book=((d.year - pl.col("disbursed_on").dt.year()) * 12
-                        + d.month - pl.col("disbursed_on").dt.month()).cast(pl.Int32))
-    return _with(day, facts)
+                        + d.month - pl.col("disbursed_on").dt.month()).cast(pl.Int32)))
 
 
 STEPS: dict[str, Step] = {s.name: s for s in (
     Step("advance", advance_step, frozenset(), frozenset({"_advanced"}),
          advance_step.__doc__ or ""),
-    Step("facts", facts_step, frozenset(), frozenset({"months_on_book", "currency"}),
+    Step("facts", facts_step, frozenset({"_advanced"}), frozenset({"months_on_book"}),
          facts_step.__doc__ or ""),
     Step("balances", balances_step, frozenset({"_advanced"}),
          frozenset({"outstanding_total", "oldest_unpaid_due", "last_due_on", "payoff"}),
@@ -249,7 +248,8 @@ def run_steps(day: Day, order: Sequence[str] = DEFAULT_ORDER,
 def start(as_of: date, loans: pl.DataFrame, lines: pl.DataFrame,
           previous: pl.DataFrame | None, rules: DayRules) -> Day:
     """A day over the loans on the book by ``as_of`` (disbursed on or before it)."""
-    on_book = loans.filter(pl.col("disbursed_on") <= as_of)
-    ids = on_book["loan_id"].implode()
-    return Day(as_of, on_book, lines.filter(pl.col("loan_id").is_in(ids)), previous, rules,
-               on_book.select(pl.lit(as_of).alias("as_of"), "loan_id"))
+    latest = loans["disbursed_on"].max()
+    if isinstance(latest, date) and latest > as_of:  # only then is a copy worth making
+        loans = loans.filter(pl.col("disbursed_on") <= as_of)
+        lines = lines.filter(pl.col("loan_id").is_in(loans["loan_id"].implode()))
+    return Day(as_of, loans, lines, previous, rules, loans)
