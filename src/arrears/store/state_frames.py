@@ -50,6 +50,20 @@ def read_state(b: Bulk, loan_ids: pl.Series | None,
     return loans.select(cols), _ordered(lines)
 
 
+def read_range(b: Bulk, first: str, last: str | None,
+               extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(loans, lines) of the loans with ``first <= loan_id < last`` (``last`` None: no upper
+    bound), as ``read_state`` gives them: a range scan of both tables' keys."""
+    cols = (*LOAN_FRAME_COLUMNS, *extra)
+    want = {c: t for c, t in polars_schema(schema.loans).items() if c in cols}
+    cond = "loan_id >= ?" + ("" if last is None else " AND loan_id < ?")
+    params = (first,) if last is None else (first, last)
+    loans = b.read(f"SELECT {', '.join(cols)} FROM loans WHERE {cond}", params, schema=want)
+    lines = b.read(f"SELECT {', '.join(LINE_COLUMNS)} FROM instalments WHERE {cond}", params,
+                   schema=_LINE_SCHEMA)
+    return loans.select(cols).sort("loan_id"), _ordered(lines)
+
+
 def _ordered(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.select(LINE_COLUMNS).sort("loan_id", "due_on", "seq")
 
