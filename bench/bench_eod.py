@@ -11,12 +11,19 @@ loans (``--changed``) were booked or changed today, so the run must fetch them a
 into the mirror. The timed run is ``run_eod`` in a fresh process — the mirror sync, every
 step, the snapshot partition and the totals — and its peak memory is that process's maximum
 resident set. Prints one JSON line.
+
+``--engine spark [--master local[2]]`` runs the same day on Apache Spark (``arrears[spark]``):
+the session is started before the clock (its start-up is reported as ``spark_start_seconds``),
+``seconds`` is ``run_eod`` on it; ``peak_gb`` is the driver's Python process and
+``spark_peak_gb`` the sum of the peaks of its child processes (the JVM with the local
+executors, the Python workers) — an upper bound, as they do not all peak at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -166,17 +173,49 @@ def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
             "overdue_share": round(behind / n, 4)}
 
 
-def run(home: Path) -> None:
+def run(home: Path, engine: str, master: str) -> None:
+    from contextlib import nullcontext
+
     from arrears.services.eod import run_eod
+    from arrears.services.eod_spark import session
 
     settings = Settings(home=home, database_url=f"sqlite:///{home / 'arrears.db'}")
-    engine = make_engine(settings.database_url)
-    t0 = time.perf_counter()
-    r = run_eod(engine, settings, AS_OF, datetime(2026, 7, 1), allow_gap=True)
-    t1 = time.perf_counter()
+    db = make_engine(settings.database_url)
+    t = time.perf_counter()
+    with session(master) if engine == "spark" else nullcontext():
+        t0 = time.perf_counter()
+        r = run_eod(db, settings, AS_OF, datetime(2026, 7, 1), allow_gap=True, engine=engine,
+                    master=master)
+        t1 = time.perf_counter()
+        children = _children_peak_kb()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    spark = ({"spark_start_seconds": round(t0 - t, 2), "master": master,
+              "spark_peak_gb": round(children / 2**20, 2)} if engine == "spark" else {})
     print(json.dumps({"seconds": round(t1 - t0, 2), "loans": r.loans,
-                      "mirror_changed": r.mirror_changed, "peak_gb": round(peak_kb / 2**20, 2)}))
+                      "mirror_changed": r.mirror_changed, "digest": r.digest,
+                      "peak_gb": round(peak_kb / 2**20, 2), **spark}))
+
+
+def _children_peak_kb() -> int:
+    """The summed peak resident sets (VmHWM) of this process's descendants (Linux)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    mine, total = {os.getpid()}, 0
+    for pid in sorted(parent):  # children have higher ids than their parents here
+        if parent[pid] in mine:
+            mine.add(pid)
+            try:
+                status = (Path("/proc") / str(pid) / "status").read_text()
+            except OSError:
+                continue
+            total += next((int(line.split()[1]) for line in status.splitlines()
+                           if line.startswith("VmHWM:")), 0)
+    return total
 
 
 def main() -> None:
@@ -185,18 +224,21 @@ def main() -> None:
     ap.add_argument("--changed", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, default=None, help="workspace to keep (else a temp)")
+    ap.add_argument("--engine", choices=["local", "spark"], default="local")
+    ap.add_argument("--master", default="local[2]", help="Spark master (with --engine spark)")
     ap.add_argument("--run-only", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.run_only:
-        run(a.run_only)
+        run(a.run_only, a.engine, a.master)
         return
     home = a.keep or Path(tempfile.mkdtemp(prefix="arrears-eod-bench-"))
     made = generate(home, a.loans, a.changed, a.seed)
-    out = subprocess.run([sys.executable, __file__, "--run-only", str(home)], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--run-only", str(home), "--engine",
+                          a.engine, "--master", a.master], check=True, capture_output=True,
+                         text=True)
     timed = json.loads(out.stdout.strip().splitlines()[-1])
     print(json.dumps({
-        "bench": "eod-local", "loans": a.loans, **made, **timed,
+        "bench": f"eod-{a.engine}", "loans": a.loans, **made, **timed,
         "loans_per_s": round(timed["loans"] / timed["seconds"]),
         "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(), "polars": pl.__version__,

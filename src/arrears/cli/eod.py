@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,7 +12,8 @@ from rich.table import Table
 from arrears.cli.common import JsonOpt, now, parse_date, progress_bar, workspace, yuan
 from arrears.cli.output import console, emit_json, err_console
 from arrears.eod.steps import DEFAULT_ORDER, STEPS, StepOrderError
-from arrears.services.eod import EodError, EodGap, EodResult, run_eod
+from arrears.services.eod import ENGINES, EodError, EodGap, EodResult, run_eod
+from arrears.services.eod_spark import pyspark_missing, session
 
 
 def _days(as_of: str | None, start: str | None, end: str | None) -> list[date]:
@@ -51,22 +53,30 @@ def eod(
                                    help="Run even though earlier days have not run."),
     rebuild_mirror: bool = typer.Option(False, "--rebuild-mirror",
                                         help="Read the whole book again, not just changes."),
+    engine: str = typer.Option("local", "--engine",
+                               help=f"Where the steps run: {' or '.join(ENGINES)} "
+                                    "(Apache Spark; needs arrears[spark])."),
+    master: str = typer.Option("local[2]", "--master",
+                               help="Spark master for --engine spark (local[N], yarn, "
+                                    "spark://host:7077, k8s://…)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run end-of-day: accrue, days past due, buckets, stages, write-off candidates and the
     limitation clock for every loan; write the day's snapshot (Parquet) and bucket totals."""
     days = _days(as_of, start, end)
-    settings, engine = workspace()
+    settings, db = workspace()
     order = [s.strip() for s in steps.split(",") if s.strip()]
     results = []
     try:
-        with progress_bar(not as_json) as bar:
+        # one Spark session for all the days of a backfill
+        with (session(master) if engine == "spark" and not pyspark_missing() else nullcontext(),
+              progress_bar(not as_json) as bar):
             task = bar.add_task("end-of-day 日终", total=len(days) * len(order))
             for i, d in enumerate(days):
                 results.append(run_eod(
-                    engine, settings, d, now(), order, bucket_table=bucket_table,
+                    db, settings, d, now(), order, bucket_table=bucket_table,
                     allow_gap=allow_gap or i > 0, rebuild_mirror=rebuild_mirror and i == 0,
-                    on_step=lambda _name: bar.advance(task)))
+                    on_step=lambda _name: bar.advance(task), engine=engine, master=master))
     except EodGap as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

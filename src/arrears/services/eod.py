@@ -8,7 +8,8 @@ run over the same book writes the same bytes (the run records their digest).
 
 Loans whose stored state is already past the date (a backfill, or payments posted since) are
 replayed from their events up to the date through the single-loan engine — the path ``arrears
-loan show --as-of`` takes — so history is told as it stood on that day.
+loan show --as-of`` takes — so history is told as it stood on that day. That happens here, on
+the driver, for either engine; only the steps run on Spark with ``engine="spark"``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.eod.snapshot import conform
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
 from arrears.rules.pack import RulePack, load_pack
+from arrears.services.eod_spark import pyspark_missing, spark_snapshot
 from arrears.settings import Settings
 from arrears.store import schema
 from arrears.store.loans import effective_events, load_engines
 from arrears.store.mirror import sync
 
 PARTITION_FILE = "part-0.parquet"
+ENGINES = ("local", "spark")
 
 
 class EodError(RuntimeError):
@@ -84,24 +87,34 @@ def missing_days(engine: Engine, as_of: date) -> list[date]:
     return [last + timedelta(days=i) for i in range(1, (as_of - last).days)]
 
 
-def run_eod(engine: Engine, settings: Settings, as_of: date, now: datetime,
+def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
             order: Sequence[str] = DEFAULT_ORDER, pack: RulePack | None = None,
             bucket_table: str | None = None, allow_gap: bool = False,
             rebuild_mirror: bool = False,
-            on_step: Callable[[str], None] | None = None) -> EodResult:
+            on_step: Callable[[str], None] | None = None,
+            engine: str = "local", master: str = "local[2]") -> EodResult:
+    """End-of-day for ``as_of`` over the book in ``db``. ``engine`` runs the steps here
+    ("local") or on Apache Spark ("spark", on ``master``; see ``services.eod_spark``) — the
+    same steps, the same snapshot to the byte."""
     check_order(order)
-    if not allow_gap and (gap := missing_days(engine, as_of)):
+    if engine not in ENGINES:
+        raise EodError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+    if engine == "spark" and (why := pyspark_missing()):
+        raise EodError(why)
+    if not allow_gap and (gap := missing_days(db, as_of)):
         raise EodGap(as_of, gap)
     pack = pack or load_pack("CN", settings.rules_dir)
-    _mark(engine, as_of, order, now)
-    mirror = sync(engine, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
-    loans, lines, replayed = _as_stood(engine, mirror.loans, mirror.lines, as_of)
-    day = run_steps(start(as_of, loans, lines, _previous(settings, as_of),
-                          day_rules(pack, bucket_table)), order, on_step)
-    snap = conform(day.snap).sort("loan_id")
+    _mark(db, as_of, order, now, engine)
+    mirror = sync(db, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
+    loans, lines, replayed = _as_stood(db, mirror.loans, mirror.lines, as_of)
+    previous, rules = _previous(settings, as_of), day_rules(pack, bucket_table)
+    frame = (spark_snapshot(settings, as_of, loans, lines, previous, rules, order, master,
+                            on_step) if engine == "spark" else
+             run_steps(start(as_of, loans, lines, previous, rules), order, on_step).snap)
+    snap = conform(frame).sort("loan_id")
     path, digest = _write_partition(settings, as_of, snap)
     summary = summarise(snap)
-    _finish(engine, as_of, snap.height, digest, summary, now)
+    _finish(db, as_of, snap.height, digest, summary, now)
     return EodResult(as_of, snap.height, replayed, mirror.changed, mirror.rebuilt, digest,
                      path, summary)
 
@@ -182,11 +195,12 @@ def summarise(snap: pl.DataFrame) -> pl.DataFrame:
     ).sort("currency", "bucket_rank")
 
 
-def _mark(engine: Engine, as_of: date, order: Sequence[str], now: datetime) -> None:
+def _mark(engine: Engine, as_of: date, order: Sequence[str], now: datetime,
+          runner: str) -> None:
     t = schema.eod_runs
     with engine.begin() as conn:
         conn.execute(delete(t).where(t.c.as_of == as_of))
-        conn.execute(insert(t).values(as_of=as_of, status="running", engine="local",
+        conn.execute(insert(t).values(as_of=as_of, status="running", engine=runner,
                                       steps=",".join(order), loans=0, started_at=now))
 
 
