@@ -41,7 +41,7 @@ from arrears.book.vector_engine import LINE_SCHEMA, LOAN_SCHEMA
 from arrears.eod.compact import compact
 from arrears.settings import Settings
 from arrears.store.db import make_engine, migrate
-from arrears.store.mirror import LINES_FILE, LOANS_FILE, MANIFEST
+from arrears.store.mirror import CHUNK_LOANS, MANIFEST
 
 AS_OF = date(2026, 6, 30)
 
@@ -50,8 +50,8 @@ def _pick(rng: np.random.Generator, n: int, values: list[object], p: list[float]
     return np.array(values, dtype=object)[rng.choice(len(values), size=n, p=p)]
 
 
-def terms_frame(n: int, seed: int) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
+def terms_frame(n: int, seed: int, offset: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed * 1_000_003 + offset)
     term = rng.choice([1, 3, 6, 12, 24], size=n, p=[0.1, 0.2, 0.3, 0.3, 0.1])
     method = np.where(term == 1, "bullet", _pick(
         rng, n, ["equal-instalment", "equal-principal", "interest-first"], [0.6, 0.25, 0.15]))
@@ -60,7 +60,7 @@ def terms_frame(n: int, seed: int) -> pl.DataFrame:
     start = pl.Series(np.datetime64(AS_OF) - back.astype("timedelta64[D]")).cast(pl.Date)
     rate = rng.integers(900, 2400, size=n)  # 9.00 % … 23.99 %
     return pl.DataFrame({
-        "loan_id": pl.Series([f"L{i:08d}" for i in range(n)]),
+        "loan_id": pl.Series([f"L{i:08d}" for i in range(offset, offset + n)]),
         "principal": rng.integers(50, 5000, size=n) * 10_000,
         "annual_rate": pl.Series(rate).cast(pl.String).str.zfill(4).map_elements(
             lambda s: f"0.{s}", return_dtype=pl.String),
@@ -71,11 +71,12 @@ def terms_frame(n: int, seed: int) -> pl.DataFrame:
     })
 
 
-def book_frames(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The mirror's (loans, lines) as the book would hold them on ``AS_OF`` − 1."""
-    t = terms_frame(n, seed)
+def book_frames(n: int, seed: int, offset: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The mirror's (loans, lines) as the book would hold them on ``AS_OF`` − 1: loans
+    ``L{offset:08d}`` onwards."""
+    t = terms_frame(n, seed, offset)
     sched = build_schedules(t)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(seed * 1_000_003 + offset + 1)
     # how many instalments before the business date each loan has left unpaid
     arrears = np.where(rng.random(n) < 0.03, rng.integers(1, 7, size=n), 0)
     due = sched.with_columns(k=pl.col("n").rank("ordinal").over("loan_id")).join(
@@ -139,15 +140,24 @@ def book_frames(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    loans, lines = book_frames(n, seed)
-    full_lines = lines.height
-    loans, lines = compact(loans, lines, AS_OF)  # as a mirror built the night before holds it
     mirror = home / "mirror"
     mirror.mkdir(parents=True, exist_ok=True)
-    loans.write_ipc(mirror / LOANS_FILE, compression="uncompressed")
-    lines.write_ipc(mirror / LINES_FILE, compression="uncompressed")
-    (mirror / MANIFEST).write_text(json.dumps({"loans": loans.height, "lines": lines.height,
-                                               "horizon": AS_OF.isoformat()}))
+    chunks, full_lines, open_lines, behind = [], 0, 0, 0
+    for i, offset in enumerate(range(0, n, CHUNK_LOANS)):  # a chunk at a time, as the mirror
+        loans, lines = book_frames(min(CHUNK_LOANS, n - offset), seed, offset)
+        full_lines += lines.height
+        # compacted as a mirror built the night before holds it
+        loans, lines = compact(loans, lines, AS_OF)
+        open_lines += lines.height
+        behind += lines.filter(pl.col("due_on") < AS_OF)["loan_id"].n_unique()  # unpaid
+        name = f"c{i:05d}"
+        loans.write_ipc(mirror / f"{name}.loans.arrow", compression="uncompressed")
+        lines.write_ipc(mirror / f"{name}.lines.arrow", compression="uncompressed")
+        chunks.append({"name": name, "first": "" if i == 0 else loans["loan_id"][0],
+                       "loans": loans.height, "lines": lines.height})
+        del loans, lines
+    (mirror / MANIFEST).write_text(json.dumps({"horizon": AS_OF.isoformat(),
+                                               "chunks": chunks}))
     t1 = time.perf_counter()
     # today's changes: a share of the loans booked into the database (their rows replace the
     # mirror's), logged in loan_changes as every write is
@@ -167,8 +177,7 @@ def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
             "L{}", pl.col("loan_id").str.slice(1).str.zfill(8))).write_csv(lo)
         ingest_paths([b, lo], engine, Settings(home=home, database_url=url),
                      datetime(2026, 6, 29))
-    behind = lines.filter(pl.col("due_on") < AS_OF)["loan_id"].n_unique()  # unpaid, past due
-    return {"lines": full_lines, "open_lines": lines.height,
+    return {"lines": full_lines, "open_lines": open_lines,
             "generate_seconds": round(t1 - t0, 2), "changed_loans": k,
             "overdue_share": round(behind / n, 4)}
 

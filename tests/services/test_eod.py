@@ -16,6 +16,7 @@ from arrears.services import eod as eod_service
 from arrears.services.eod import EodGap, partition, run_eod
 from arrears.services.operations import loan_as_of, post_payment, reverse, waive, write_off
 from arrears.settings import Settings
+from arrears.store import mirror as mirror_module
 from arrears.store import schema
 from arrears.store.mirror import MANIFEST
 from tests.services.booking_helpers import book
@@ -25,7 +26,7 @@ D = date.fromisoformat
 
 
 def snap(settings: Settings, as_of: date) -> pl.DataFrame:
-    return pl.read_parquet(partition(settings, as_of) / "part-0.parquet")
+    return pl.read_parquet(partition(settings, as_of) / "*.parquet")
 
 
 def a_book(db: Engine) -> None:
@@ -123,7 +124,7 @@ def test_a_run_that_died_is_finished_by_the_next(db: Engine, settings: Settings,
         raise KeyboardInterrupt("killed")
 
     post_payment(db, "B1", "B", 150_000, datetime(2025, 3, 20, 15), "bank", "t", NOW)
-    monkeypatch.setattr(eod_service, "_write_partition", die)
+    monkeypatch.setattr(eod_service._Partition, "close", die)
     with pytest.raises(KeyboardInterrupt):
         run_eod(db, settings, day, NOW)
     with db.connect() as c:
@@ -188,3 +189,17 @@ def test_folding_history_and_going_back_before_it_change_nothing(db: Engine,
     back = run_eod(db, settings, earlier, NOW, allow_gap=True)
     assert back.mirror_rebuilt and horizon() == earlier.isoformat()
     assert_matches_loan_show(db, snap(settings, earlier), earlier)
+
+
+def test_chunks_change_nothing_but_the_files(db: Engine, settings: Settings,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    a_book(db)
+    day = D("2025-03-20")
+    run_eod(db, settings, day - timedelta(days=1), NOW)
+    whole = run_eod(db, settings, day, NOW)
+    one = snap(settings, day)
+    monkeypatch.setattr(mirror_module, "CHUNK_LOANS", 2)
+    run_eod(db, settings, day - timedelta(days=1), NOW, rebuild_mirror=True)
+    split = run_eod(db, settings, day, NOW)
+    assert len(list(split.path.glob("part-*.parquet"))) == 3
+    assert snap(settings, day).equals(one) and split.summary.equals(whole.summary)

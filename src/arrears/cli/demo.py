@@ -47,7 +47,7 @@ def demo(
                                now(), cap_check=check, progress=progress)
         # end-of-day for the business date (the sample's history is replayed as it stood)
         eod = run_eod(engine, settings, day, now(), allow_gap=True)
-        summary = portfolio_summary(engine, day, pl.read_parquet(eod.path))
+        summary = portfolio_summary(engine, day, pl.read_parquet(eod.path / "*.parquet"))
     with engine.connect() as conn:
         rec = reconcile(conn, replay_sample=300)
     body = {

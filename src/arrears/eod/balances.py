@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from arrears.book.vector import div_round_expr, rounding_code
@@ -33,16 +35,22 @@ def _pro_rata(amount: str, d: pl.Expr) -> pl.Expr:
                           dtype=pl.Int64())
 
 
-def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: date) -> pl.DataFrame:
+def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame,
+             as_of: date) -> pl.DataFrame:
     """One row per loan of ``loans`` (engine state as of ``as_of``): the balance columns of
     the snapshot (``eod.snapshot.SNAPSHOT_SCHEMA``) plus ``last_due_on`` — all but the
     state the loans frame holds itself (credit, recovered, closed_on)."""
+    if isinstance(lines, pl.LazyFrame):
+        lines = lines.collect()  # read three times below: computed once
+    # each loan's lines lie together (the mirror and advance keep them so): grouping by the
+    # run of a loan id is an integer group-by, several times faster than one by the id
+    lines = lines.with_columns(_g=pl.col("loan_id").rle_id())
     d = pl.lit(as_of)
     live, due = pl.col("live"), pl.col("due_on")
     past = live & (due < d)
     zero = pl.lit(0, pl.Int64)
     x = lines.lazy().select(
-        "loan_id",
+        "_g", "loan_id",
         *[_out(c).alias(f"outstanding_{c}") for c in COMPONENTS],
         *[pl.when(past).then(_out(c)).otherwise(zero).alias(f"overdue_{c}")
           for c in COMPONENTS],
@@ -57,16 +65,14 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
         pl.when(live).then(pl.col("pending_penalty")).otherwise(zero).alias("pending_penalty"),
         pl.when(live).then(due).alias("last_due_on"),
     )
-    sums = [c for c in x.collect_schema().names()
-            if c not in ("loan_id", "oldest_unpaid_due", "last_due_on")]
-    agg = x.group_by("loan_id").agg(
-        *[pl.col(c).sum() for c in sums], pl.col("oldest_unpaid_due").min(),
-        pl.col("last_due_on").max())
+    agg = _by_run(x.collect()).lazy().join(
+        _accrued(loans, lines, as_of), on="_g", how="left").join(
+        _next_due(lines, as_of), on="_g", how="left").drop("_g").collect()
+    if agg["loan_id"].n_unique() != agg.height:
+        raise ValueError("the lines of a loan must lie together (sorted by loan)")
     out = with_settled(loans).lazy().select(
         "loan_id", "status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).join(
-        agg, on="loan_id", how="left").join(
-        _accrued(loans, lines, as_of), on="loan_id", how="left").join(
-        _next_due(lines, as_of), on="loan_id", how="left")
+        agg.lazy(), on="loan_id", how="left", maintain_order="left")
     active = pl.col("status") == "active"
     out = out.with_columns(
         accrued_interest=pl.when(active).then(pl.col("accrued_interest")).otherwise(0),
@@ -93,29 +99,73 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: dat
     return out.drop("status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).collect()
 
 
-def _accrued(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+def _by_run(x: pl.DataFrame) -> pl.DataFrame:
+    """One row per run of ``_g`` (a loan's lines): sums, the earliest unpaid due date, the
+    last due date — segmented reductions over the contiguous runs, no hashing."""
+    g = x["_g"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
+
+    def reduce(col: str, op: np.ufunc, empty: int) -> npt.NDArray[np.int64]:
+        v = x[col].fill_null(empty).to_numpy().astype(np.int64, copy=False)
+        return op.reduceat(v, starts) if len(starts) else np.zeros(0, np.int64)
+
+    never, ever = np.iinfo(np.int32).max, np.iinfo(np.int32).min
+    out = {"_g": x["_g"].gather(starts), "loan_id": x["loan_id"].gather(starts)}
+    for c in x.columns:
+        if c not in ("_g", "loan_id", "oldest_unpaid_due", "last_due_on"):
+            out[c] = pl.Series(c, reduce(c, np.add, 0))
+    days = {"oldest_unpaid_due": (np.minimum, never), "last_due_on": (np.maximum, ever)}
+    for c, (op, empty) in days.items():
+        v = pl.Series(c, _reduce_dates(x[c], starts, op, empty))
+        out[c] = v.replace(empty, None).cast(pl.Int32).cast(pl.Date)
+    return pl.DataFrame(out)
+
+
+def _reduce_dates(col: pl.Series, starts: npt.NDArray[np.int64], op: np.ufunc,
+                 empty: int) -> npt.NDArray[np.int64]:
+    """``op`` over each run of a nullable Date column, as days (null → ``empty``)."""
+    v = col.cast(pl.Int32).fill_null(empty).to_numpy().astype(np.int64)
+    return op.reduceat(v, starts) if len(starts) else np.zeros(0, np.int64)
+
+
+def _accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     """Interest and fee of the current period earned by ``as_of``, pro rata by days (only the
     lines whose period contains the date: about one per running loan)."""
     d = pl.lit(as_of)
     current = lines.lazy().filter(pl.col("live") & (pl.col("start_on") <= d)
                                   & (d < pl.col("due_on")))
-    rounding = loans.lazy().select("loan_id", pl.col("rounding").replace_strict(
-        _ROUNDING, return_dtype=pl.Int8).alias("_rounding"))
-    return current.join(rounding, on="loan_id").group_by("loan_id").agg(
+    modes = loans["rounding"].unique()
+    if len(modes) == 1:  # one rounding mode for the whole book: no join needed
+        current = current.with_columns(_rounding=pl.lit(_ROUNDING[modes[0]], pl.Int8))
+    else:
+        current = current.join(loans.lazy().select("loan_id", pl.col("rounding").replace_strict(
+            _ROUNDING, return_dtype=pl.Int8).alias("_rounding")), on="loan_id")
+    return current.group_by("_g").agg(
         _pro_rata("interest", d).sum().alias("accrued_interest"),
         _pro_rata("fee", d).sum().alias("accrued_fee"))
 
 
-def _next_due(lines: pl.LazyFrame | pl.DataFrame, as_of: date) -> pl.LazyFrame:
+def _next_due(lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     """The next due date on or after ``as_of`` and what the borrower must pay on it if nothing
     else changes (as ``views.snapshot``): the lines due that day, less what is already paid of
     them (interest and fee paid count only on the due date itself)."""
     d = pl.lit(as_of)
     due = pl.col("due_on")
-    upcoming = lines.lazy().filter(pl.col("live") & (due >= d))
     amount = (pl.col("principal") - pl.col("paid_principal") - pl.col("waived_principal")
               + pl.col("interest") + pl.col("fee") + _out("penalty")
               - pl.when(due == d).then(pl.col("paid_interest") + pl.col("paid_fee"))
               .otherwise(0))
-    return upcoming.filter(due == due.min().over("loan_id")).group_by("loan_id").agg(
-        due.first().alias("next_due_on"), amount.sum().alias("next_due_amount"))
+    up = lines.filter(pl.col("live") & (due >= d)).select(
+        "_g", due.cast(pl.Int32).alias("_d"), amount.alias("_a"))
+    g = up["_g"].to_numpy()
+    if not len(g):
+        return pl.LazyFrame(schema={"_g": up.schema["_g"], "next_due_on": pl.Date,
+                                    "next_due_amount": pl.Int64})
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    days = up["_d"].to_numpy().astype(np.int64)
+    first = np.minimum.reduceat(days, starts)
+    on_it = days == np.repeat(first, np.diff(np.r_[starts, len(g)]))
+    total = np.add.reduceat(np.where(on_it, up["_a"].to_numpy(), 0), starts)
+    return pl.LazyFrame({"_g": up["_g"].gather(starts),
+                         "next_due_on": pl.Series(first).cast(pl.Int32).cast(pl.Date),
+                         "next_due_amount": pl.Series(total, dtype=pl.Int64)})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,7 +37,6 @@ from arrears.store import schema
 from arrears.store.loans import effective_events, load_engines
 from arrears.store.mirror import sync
 
-PARTITION_FILE = "part-0.parquet"
 ENGINES = ("local", "spark")
 
 
@@ -106,16 +106,29 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
     pack = pack or load_pack("CN", settings.rules_dir)
     _mark(db, as_of, order, now, engine)
     mirror = sync(db, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
-    loans, lines, replayed = _as_stood(db, mirror.loans, mirror.lines, as_of)
     previous, rules = _previous(settings, as_of), day_rules(pack, bucket_table)
-    frame = (spark_snapshot(settings, as_of, loans, lines, previous, rules, order, master,
-                            on_step) if engine == "spark" else
-             run_steps(start(as_of, loans, lines, previous, rules), order, on_step).snap)
-    snap = conform(frame).sort("loan_id")
-    path, digest = _write_partition(settings, as_of, snap)
-    summary = summarise(snap)
-    _finish(db, as_of, snap.height, digest, summary, now)
-    return EodResult(as_of, snap.height, replayed, mirror.changed, mirror.rebuilt, digest,
+    out = _Partition(settings, as_of)
+    if engine == "spark":
+        loans, lines, replayed = _as_stood(db, mirror.loans, mirror.lines, as_of)
+        snap = conform(spark_snapshot(settings, as_of, loans, lines, previous, rules, order,
+                                      master, on_step)).sort("loan_id")
+        firsts = pl.Series([c.first for c in mirror.chunks])
+        where = firsts.search_sorted(snap["loan_id"], side="right") - 1
+        for i in range(len(mirror.chunks)):  # the parts the local engine writes
+            out.add(snap.filter(where == i))
+    else:
+        # a chunk at a time: memory is bounded by the chunk, not the book
+        replayed = 0
+        for i, chunk in enumerate(mirror.chunks):
+            loans, lines, n = _as_stood(db, *mirror.load(chunk), as_of)
+            replayed += n
+            nxt = mirror.chunks[i + 1].first if i + 1 < len(mirror.chunks) else None
+            day = run_steps(start(as_of, loans, lines, _slice(previous, chunk.first, nxt),
+                                  rules), order, on_step if i == 0 else None)
+            out.add(conform(day.snap).sort("loan_id"))
+    path, digest, summary = out.close()
+    _finish(db, as_of, out.loans, digest, summary, now)
+    return EodResult(as_of, out.loans, replayed, mirror.changed, mirror.rebuilt, digest,
                      path, summary)
 
 
@@ -165,21 +178,55 @@ def _payments_through(engine: Engine, ids: pl.Series, as_of: date) -> pl.DataFra
 
 
 def _previous(settings: Settings, as_of: date) -> pl.DataFrame | None:
-    f = partition(settings, as_of - timedelta(days=1)) / PARTITION_FILE
-    if not f.exists():
+    folder = partition(settings, as_of - timedelta(days=1))
+    if not any(folder.glob("part-*.parquet")):
         return None
-    return pl.read_parquet(f, columns=["loan_id", "stage", "dpd"])
+    return pl.read_parquet(folder / "part-*.parquet",
+                           columns=["loan_id", "stage", "dpd"]).sort("loan_id")
 
 
-def _write_partition(settings: Settings, as_of: date, snap: pl.DataFrame) -> tuple[Path, str]:
-    folder = partition(settings, as_of)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{PARTITION_FILE}.tmp"
-    # as_of is the partition key (hive style), not a column of the file
-    snap.drop("as_of").write_parquet(tmp, compression="zstd", statistics=True)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    os.replace(tmp, folder / PARTITION_FILE)
-    return folder / PARTITION_FILE, digest
+def _slice(previous: pl.DataFrame | None, first: str,
+           last: str | None) -> pl.DataFrame | None:
+    """The previous snapshot's rows of the chunk ``first <= loan_id < last``."""
+    if previous is None:
+        return None
+    ids = previous["loan_id"]
+    lo = ids.search_sorted(first) if first else 0
+    hi = ids.search_sorted(last) if last is not None else len(ids)
+    return previous.slice(lo, hi - lo)
+
+
+class _Partition:
+    """A day's snapshot partition, written a part (chunk) at a time into a hidden folder and
+    swapped into place whole by ``close``; the digest covers the parts in order."""
+
+    def __init__(self, settings: Settings, as_of: date) -> None:
+        self.final = partition(settings, as_of)
+        self.tmp = self.final.with_name(f".{self.final.name}.tmp")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.hash = hashlib.sha256()
+        self.summaries: list[pl.DataFrame] = []
+        self.loans = 0
+
+    def add(self, snap: pl.DataFrame) -> None:
+        f = self.tmp / f"part-{len(self.summaries):05d}.parquet"
+        # as_of is the partition key (hive style), not a column of the file
+        snap.drop("as_of").write_parquet(f, compression="zstd", statistics=True)
+        self.hash.update(f.read_bytes())
+        self.summaries.append(summarise(snap))
+        self.loans += snap.height
+
+    def close(self) -> tuple[Path, str, pl.DataFrame]:
+        old = self.final.with_name(f".{self.final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.final.exists():
+            os.replace(self.final, old)
+        os.replace(self.tmp, self.final)
+        shutil.rmtree(old, ignore_errors=True)
+        summary = pl.concat(self.summaries).group_by("currency", "bucket", "bucket_rank").agg(
+            pl.all().sum()).sort("currency", "bucket_rank")
+        return self.final, self.hash.hexdigest(), summary
 
 
 def summarise(snap: pl.DataFrame) -> pl.DataFrame:

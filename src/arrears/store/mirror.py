@@ -84,7 +84,7 @@ class Mirror:
 
 
 def sync(engine: Engine, folder: Path, as_of: date, rebuild: bool = False,
-         chunk_loans: int = CHUNK_LOANS) -> Mirror:
+         chunk_loans: int | None = None) -> Mirror:
     """Bring the mirror in ``folder`` up to date with the book, compacted for business dates
     on or after its horizon (``eod.compact``); a date before the horizon, a missing or broken
     manifest, or ``rebuild`` reads the whole book again, a chunk at a time."""
@@ -93,7 +93,7 @@ def sync(engine: Engine, folder: Path, as_of: date, rebuild: bool = False,
         changed = b.read("DELETE FROM loan_changes RETURNING loan_id")["loan_id"].unique()
         old = None if rebuild else _manifest(folder)
         if old is None or as_of < old.horizon:
-            return _rebuild(b, folder, as_of, chunk_loans)
+            return _rebuild(b, folder, as_of, chunk_loans or CHUNK_LOANS)
         refold = (as_of - old.horizon).days >= RECOMPACT_DAYS
         if changed.is_empty() and not refold:
             return old
