@@ -70,9 +70,9 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame,
         _next_due(lines, as_of), on="_g", how="left").drop("_g").collect()
     if agg["loan_id"].n_unique() != agg.height:
         raise ValueError("the lines of a loan must lie together (sorted by loan)")
-    out = with_settled(loans).lazy().select(
-        "loan_id", "status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).join(
-        agg.lazy(), on="loan_id", how="left", maintain_order="left")
+    out = by_loan(with_settled(loans).select(
+        "loan_id", "status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS),
+        agg).lazy()
     active = pl.col("status") == "active"
     out = out.with_columns(
         accrued_interest=pl.when(active).then(pl.col("accrued_interest")).otherwise(0),
@@ -97,6 +97,16 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame,
     )
     # state the book already holds is not repeated
     return out.drop("status", "credit", "recovered", "closed_on", *SETTLED_COLUMNS).collect()
+
+
+def by_loan(left: pl.DataFrame, right: pl.DataFrame) -> pl.DataFrame:
+    """``left`` with the columns of ``right`` for the same ``loan_id`` (a left join in the
+    order of ``left``). When both are in loan order, as the book and its runs of lines are,
+    Polars merges instead of hashing the ids — about twice as fast."""
+    if left["loan_id"].is_sorted() and right["loan_id"].is_sorted():
+        left = left.with_columns(pl.col("loan_id").set_sorted())
+        right = right.with_columns(pl.col("loan_id").set_sorted())
+    return left.join(right, on="loan_id", how="left", maintain_order="left")
 
 
 def _by_run(x: pl.DataFrame) -> pl.DataFrame:
@@ -155,8 +165,8 @@ def _next_due(lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
               + pl.col("interest") + pl.col("fee") + _out("penalty")
               - pl.when(due == d).then(pl.col("paid_interest") + pl.col("paid_fee"))
               .otherwise(0))
-    up = lines.filter(pl.col("live") & (due >= d)).select(
-        "_g", due.cast(pl.Int32).alias("_d"), amount.alias("_a"))
+    up = lines.lazy().filter(pl.col("live") & (due >= d)).select(
+        "_g", due.cast(pl.Int32).alias("_d"), amount.alias("_a")).collect()
     g = up["_g"].to_numpy()
     if not len(g):
         return pl.LazyFrame(schema={"_g": up.schema["_g"], "next_due_on": pl.Date,

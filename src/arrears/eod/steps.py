@@ -19,7 +19,7 @@ import polars as pl
 from arrears.book.buckets import BucketTable, bucket_columns
 from arrears.book.vector_engine import LOAN_SCHEMA, advance
 from arrears.book.vector_limitation import limitation_columns
-from arrears.eod.balances import balances
+from arrears.eod.balances import balances, by_loan
 from arrears.rules.pack import RulePack
 
 
@@ -36,14 +36,16 @@ class DayRules:
 class Day:
     as_of: date
     loans: pl.DataFrame  # book state: vector_engine.LOAN_SCHEMA + mirror extras, by loan_id
-    # vector_engine.LINE_SCHEMA, sorted by loan_id, due_on, seq until ``advance`` has run
-    # (then a lazy frame, unsorted: later steps group and join)
+    # vector_engine.LINE_SCHEMA, sorted by loan_id, due_on, seq (each loan's lines together)
     lines: pl.DataFrame | pl.LazyFrame
     previous: pl.DataFrame | None  # the previous business day's snapshot (loan_id, stage, dpd)
     rules: DayRules
     # the snapshot being built, one row per loan: after ``advance`` (always the first step)
     # the book itself in loan order, each later step adding its columns
     snap: pl.DataFrame
+    # after ``advance``: the new lines of the loans it advanced (they replace their old
+    # lines in ``lines``, which is left as read), else None
+    moved: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +58,7 @@ class Step:
 
 
 def _with(day: Day, frame: pl.DataFrame) -> Day:
-    return replace(day, snap=day.snap.join(frame, on="loan_id", how="left",
-                                           maintain_order="left"))
+    return replace(day, snap=by_loan(day.snap, frame))
 
 
 def advance_step(day: Day) -> Day:
@@ -80,12 +81,11 @@ def advance_step(day: Day) -> Day:
     loans = moved.loans.join(day.loans.filter(mine).select("loan_id", *keep), on="loan_id",
                              how="left", maintain_order="left").select(day.loans.columns)
     # both parts sorted, disjoint: merged, the book stays in loan order (the snapshot is
-    # built on it column by column); the lines stay lazy — the quiet ones are not copied,
-    # only read by the next group-by
+    # built on it column by column). The lines are not copied: ``moved`` holds the busy
+    # loans' new lines, which stand in for their old ones in ``lines``
     book = day.loans.filter(~mine).merge_sorted(loans, key="loan_id")
-    lazy = pl.concat([lines.lazy().filter(~mine), moved.lines.lazy()])
-    return replace(day, loans=book, lines=lazy, snap=book.with_columns(
-        pl.lit(day.as_of).alias("as_of")))
+    return replace(day, loans=book, lines=lines, moved=moved.lines,
+                   snap=book.with_columns(pl.lit(day.as_of).alias("as_of")))
 
 
 def _busy(lines: pl.DataFrame, as_of: date) -> pl.Series:
@@ -101,7 +101,15 @@ def _busy(lines: pl.DataFrame, as_of: date) -> pl.Series:
 
 def balances_step(day: Day) -> Day:
     """Outstanding, overdue and paid per component, accrued-not-due, next instalment, payoff."""
-    return _with(day, balances(day.loans, day.lines, day.as_of))
+    lines = day.lines if isinstance(day.lines, pl.DataFrame) else day.lines.collect()
+    found = balances(day.loans, lines, day.as_of)
+    if day.moved is not None and day.moved.height:
+        # the advanced loans' own figures, from their new lines, replace those of the old
+        ids = day.moved["loan_id"].unique().implode()
+        mine = pl.col("loan_id").is_in(ids)
+        fresh = balances(day.loans.filter(mine), day.moved, day.as_of)
+        found = found.filter(~mine).merge_sorted(fresh.select(found.columns), key="loan_id")
+    return _with(day, found)
 
 
 def delinquency_step(day: Day) -> Day:
