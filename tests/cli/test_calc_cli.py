@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
-
-from arrears.cli.main import app
-
-runner = CliRunner()
+from tests.cli.cli_helpers import flat, invoke, ok_json
 
 LOAN = ["--principal", "10000.00", "--annual-rate", "0.18", "--terms", "12",
         "--start", "2025-01-15"]
@@ -28,19 +21,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run(*args: str) -> Result:
-    return runner.invoke(app, list(args))
-
-
-def ok_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def flat(text: str) -> str:
-    """Terminal output without box drawing and line wrapping, for message checks."""
-    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+run = invoke
 
 
 # --- schedule -----------------------------------------------------------------------------------

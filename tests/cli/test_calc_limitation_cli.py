@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
-
-from arrears.cli.main import app
-
-runner = CliRunner()
+from tests.cli import cli_helpers as helpers
+from tests.cli.cli_helpers import flat, invoke
+from typer.testing import Result
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +20,11 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str) -> Result:
-    return runner.invoke(app, ["calc", "limitation", *args])
+    return invoke("calc", "limitation", *args)
 
 
 def ok_json(*args: str) -> Any:
-    result = run(*args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def flat(text: str) -> str:
-    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+    return helpers.ok_json("calc", "limitation", *args)
 
 
 def test_three_years_from_the_last_due_date() -> None:
