@@ -2,6 +2,7 @@
 ≤ 12 GB peak, local engine).
 
     python bench/bench_eod.py --loans 1000000 [--changed 0.01] [--seed 1] [--keep DIR]
+    python bench/bench_eod.py --run-only DIR --day 1     # the next night, on the kept book
 
 The book is generated (not timed) as end-of-day finds it: a columnar mirror of N loans (method
 and term mix of a consumer lender, disbursed over the past year, schedules exact, every
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +183,7 @@ def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
             "overdue_share": round(behind / n, 4)}
 
 
-def run(home: Path, engine: str, master: str) -> None:
+def run(home: Path, engine: str, master: str, offset: int = 0) -> None:
     from contextlib import nullcontext
 
     from arrears.services.eod import run_eod
@@ -193,14 +194,14 @@ def run(home: Path, engine: str, master: str) -> None:
     t = time.perf_counter()
     with session(master) if engine == "spark" else nullcontext():
         t0 = time.perf_counter()
-        r = run_eod(db, settings, AS_OF, datetime(2026, 7, 1), allow_gap=True, engine=engine,
-                    master=master)
+        r = run_eod(db, settings, AS_OF + timedelta(days=offset), datetime(2026, 7, 1),
+                    allow_gap=True, engine=engine, master=master)
         t1 = time.perf_counter()
         children = _children_peak_kb()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     spark = ({"spark_start_seconds": round(t0 - t, 2), "master": master,
               "spark_peak_gb": round(children / 2**20, 2)} if engine == "spark" else {})
-    print(json.dumps({"seconds": round(t1 - t0, 2), "loans": r.loans,
+    print(json.dumps({"seconds": round(t1 - t0, 2), "loans": r.loans, "carried": r.carried,
                       "mirror_changed": r.mirror_changed, "digest": r.digest,
                       "peak_gb": round(peak_kb / 2**20, 2), **spark}))
 
@@ -236,9 +237,12 @@ def main() -> None:
     ap.add_argument("--engine", choices=["local", "spark"], default="local")
     ap.add_argument("--master", default="local[2]", help="Spark master (with --engine spark)")
     ap.add_argument("--run-only", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--day", type=int, default=0,
+                    help="with --run-only: run the business date this many days after the "
+                         "book's (1 after a run of day 0: the next, quiet night)")
     a = ap.parse_args()
     if a.run_only:
-        run(a.run_only, a.engine, a.master)
+        run(a.run_only, a.engine, a.master, a.day)
         return
     home = a.keep or Path(tempfile.mkdtemp(prefix="arrears-eod-bench-"))
     made = generate(home, a.loans, a.changed, a.seed)

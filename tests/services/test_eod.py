@@ -203,3 +203,26 @@ def test_chunks_change_nothing_but_the_files(db: Engine, settings: Settings,
     split = run_eod(db, settings, day, NOW)
     assert len(list(split.path.glob("part-*.parquet"))) == 3
     assert snap(settings, day).equals(one) and split.summary.equals(whole.summary)
+
+
+def test_quiet_loans_carried_over_equal_a_day_computed_in_full(db: Engine,
+                                                               settings: Settings) -> None:
+    a_book(db)
+    for i in range(6):
+        # current loans: their first instalments fall due inside the window or after it
+        book(db, f"Q{i}", D("2025-03-01") + timedelta(days=6 * i), term_count=6)
+    start = D("2025-03-25")
+    carried = 0
+    for k in range(25):  # across due dates, a month end, payments on some days
+        day = start + timedelta(days=k)
+        if k in (3, 11):
+            post_payment(db, f"QP{k}", f"Q{k % 6}", 60_000,
+                         datetime.combine(day, datetime.min.time()), "bank", "t", NOW)
+        fast = run_eod(db, settings, day, NOW)
+        rows = snap(settings, day)
+        full = run_eod(db, settings, day, NOW, carry=False)
+        assert full.carried == 0
+        assert snap(settings, day).equals(rows), day
+        assert fast.digest == full.digest
+        carried += fast.carried
+    assert carried > 100  # the quiet path was taken, most days for most loans

@@ -30,7 +30,7 @@ def _days(as_of: str | None, start: str | None, end: str | None) -> list[date]:
 
 
 def _body(r: EodResult) -> dict[str, Any]:
-    return {"as_of": r.as_of, "loans": r.loans, "replayed": r.replayed,
+    return {"as_of": r.as_of, "loans": r.loans, "replayed": r.replayed, "carried": r.carried,
             "mirror_changed": r.mirror_changed, "mirror_rebuilt": r.mirror_rebuilt,
             "snapshot": str(r.path), "digest": r.digest,
             "buckets": [{"currency": s["currency"], "bucket": s["bucket"], "loans": s["loans"],

@@ -138,6 +138,14 @@ def _reduce_dates(col: pl.Series, starts: npt.NDArray[np.int64], op: np.ufunc,
     return op.reduceat(v, starts) if len(starts) else np.zeros(0, np.int64)
 
 
+def accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """``loan_id, accrued_interest, accrued_fee`` of the loans with a line whose period holds
+    ``as_of`` (each loan's lines together), whatever the loan's status."""
+    runs = lines.with_columns(_g=pl.col("loan_id").rle_id())
+    ids = runs.select("_g", "loan_id").unique("_g", keep="first")
+    return _accrued(loans, runs, as_of).join(ids.lazy(), on="_g").drop("_g").collect()
+
+
 def _accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     """Interest and fee of the current period earned by ``as_of``, pro rata by days (only the
     lines whose period contains the date: about one per running loan)."""

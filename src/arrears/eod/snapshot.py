@@ -60,6 +60,7 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
     "write_off_candidate": pl.Boolean,
     "limitation_deadline": pl.Date,  # Civil Code Art. 188/189/195 (rule pack)
     "limitation_reason": pl.String,
+    "loan_version": pl.Int64,  # the version of the loan's stored state the row was made from
 }
 """Columns of a snapshot row, in order."""
 

@@ -72,7 +72,7 @@ def advance_step(day: Day) -> Day:
     its processed-through date, which the snapshot does not show."""
     keep = [c for c in day.loans.columns if c not in LOAN_SCHEMA]
     lines = day.lines if isinstance(day.lines, pl.DataFrame) else day.lines.collect()
-    busy = _busy(lines, day.as_of).implode()
+    busy = busy_loans(lines, day.as_of).implode()
     mine = pl.col("loan_id").is_in(busy)
     # only the busy loans go through the engine (frames stay sorted by a filter); the rest of
     # the day's steps group and join, so the two parts are put together unsorted
@@ -88,7 +88,7 @@ def advance_step(day: Day) -> Day:
                    snap=book.with_columns(pl.lit(day.as_of).alias("as_of")))
 
 
-def _busy(lines: pl.DataFrame, as_of: date) -> pl.Series:
+def busy_loans(lines: pl.DataFrame, as_of: date) -> pl.Series:
     """Loans with something for the engine to do by ``as_of`` (see ``advance_step``)."""
     owed = pl.sum_horizontal(pl.col(f"{m}_{c}") * (1 if m == "charged" else -1)
                              for m in ("charged", "paid", "waived", "written_off")
@@ -188,8 +188,13 @@ def facts_step(day: Day) -> Day:
     """Who and what: borrower, product, lender type, currency, origination, months on book."""
     d = day.as_of
     return replace(day, snap=day.snap.with_columns(
-        months_on_book=((d.year - pl.col("disbursed_on").dt.year()) * 12
-                        + d.month - pl.col("disbursed_on").dt.month()).cast(pl.Int32)))
+        months_on_book=months_on_book(d), loan_version=pl.col("version")))
+
+
+def months_on_book(d: date) -> pl.Expr:
+    """Calendar months from the disbursement month to ``d``'s (0 in the month of lending)."""
+    return ((d.year - pl.col("disbursed_on").dt.year()) * 12
+            + d.month - pl.col("disbursed_on").dt.month()).cast(pl.Int32)
 
 
 STEPS: dict[str, Step] = {s.name: s for s in (

@@ -15,6 +15,7 @@ the driver, for either engine; only the steps run on Spark with ``engine="spark"
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -27,8 +28,9 @@ from sqlalchemy import Engine, delete, insert, select
 
 from arrears.book.engine import replay
 from arrears.book.vector_engine import LOAN_SCHEMA, frames_from_engines
+from arrears.eod.carry import carry as carry_over
 from arrears.eod.compact import SETTLED_COLUMNS, with_settled
-from arrears.eod.snapshot import conform
+from arrears.eod.snapshot import conform, empty_snapshot
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
 from arrears.rules.pack import RulePack, load_pack
 from arrears.services.eod_spark import pyspark_missing, spark_snapshot
@@ -38,6 +40,7 @@ from arrears.store.loans import effective_events, load_engines
 from arrears.store.mirror import sync
 
 ENGINES = ("local", "spark")
+RUN_FILE = "_run.json"  # in a snapshot partition: the steps, bucket table and pack behind it
 
 
 class EodError(RuntimeError):
@@ -63,6 +66,7 @@ class EodResult:
     digest: str
     path: Path
     summary: pl.DataFrame
+    carried: int = 0  # quiet loans whose rows were carried over from the previous day
 
 
 def partition(settings: Settings, as_of: date) -> Path:
@@ -92,10 +96,11 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
             bucket_table: str | None = None, allow_gap: bool = False,
             rebuild_mirror: bool = False,
             on_step: Callable[[str], None] | None = None,
-            engine: str = "local", master: str = "local[2]") -> EodResult:
+            engine: str = "local", master: str = "local[2]", carry: bool = True) -> EodResult:
     """End-of-day for ``as_of`` over the book in ``db``. ``engine`` runs the steps here
     ("local") or on Apache Spark ("spark", on ``master``; see ``services.eod_spark``) — the
-    same steps, the same snapshot to the byte."""
+    same steps, the same snapshot to the byte. ``carry`` lets the local engine take quiet
+    loans' rows over from the previous day's snapshot (``eod.carry``; the same rows)."""
     check_order(order)
     if engine not in ENGINES:
         raise EodError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -107,7 +112,9 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
     _mark(db, as_of, order, now, engine)
     mirror = sync(db, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
     previous, rules = _previous(settings, as_of), day_rules(pack, bucket_table)
-    out = _Partition(settings, as_of)
+    config: dict[str, object] = {"steps": list(order), "buckets": rules.buckets.name,
+                                 "pack": pack.version}
+    out = _Partition(settings, as_of, config)
     if engine == "spark":
         loans, lines, replayed = _as_stood(db, mirror.loans, mirror.lines, as_of)
         snap = conform(spark_snapshot(settings, as_of, loans, lines, previous, rules, order,
@@ -118,18 +125,28 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
             out.add(snap.filter(where == i))
     else:
         # a chunk at a time: memory is bounded by the chunk, not the book
-        replayed = 0
+        replayed = carried = 0
+        yesterday = _yesterday(settings, as_of, config) if carry else None
         for i, chunk in enumerate(mirror.chunks):
             loans, lines, n = _as_stood(db, *mirror.load(chunk), as_of)
             replayed += n
             nxt = mirror.chunks[i + 1].first if i + 1 < len(mirror.chunks) else None
-            day = run_steps(start(as_of, loans, lines, _slice(previous, chunk.first, nxt),
-                                  rules), order, on_step if i == 0 else None)
-            out.add(conform(day.snap).sort("loan_id"))
+            kept = empty_snapshot()
+            if yesterday is not None:
+                kept, loans = carry_over(yesterday.slice(*_bounds(yesterday, chunk.first, nxt)),
+                                         loans, lines, as_of)
+                lines = lines.filter(pl.col("loan_id").is_in(loans["loan_id"].implode()))
+                carried += kept.height
+            snap = conform(run_steps(start(
+                as_of, loans, lines, _slice(previous, chunk.first, nxt), rules), order,
+                on_step if i == 0 else None).snap).sort("loan_id") if loans.height else kept
+            if kept.height and loans.height:
+                snap = snap.merge_sorted(conform(kept).sort("loan_id"), key="loan_id")
+            out.add(snap)
     path, digest, summary = out.close()
     _finish(db, as_of, out.loans, digest, summary, now)
     return EodResult(as_of, out.loans, replayed, mirror.changed, mirror.rebuilt, digest,
-                     path, summary)
+                     path, summary, carried if engine == "local" else 0)
 
 
 def _as_stood(engine: Engine, loans: pl.DataFrame, lines: pl.DataFrame,
@@ -185,26 +202,47 @@ def _previous(settings: Settings, as_of: date) -> pl.DataFrame | None:
                            columns=["loan_id", "stage", "dpd"]).sort("loan_id")
 
 
+def _yesterday(settings: Settings, as_of: date,
+               config: dict[str, object]) -> pl.DataFrame | None:
+    """The previous day's whole snapshot, if it was made by the same steps, bucket table and
+    rule pack (its rows can then be carried over), sorted by loan."""
+    folder = partition(settings, as_of - timedelta(days=1))
+    try:
+        if json.loads((folder / RUN_FILE).read_text()) != config:
+            return None
+    except (OSError, ValueError):
+        return None
+    return pl.read_parquet(folder / "part-*.parquet").with_columns(
+        as_of=pl.lit(as_of - timedelta(days=1))).sort("loan_id")
+
+
 def _slice(previous: pl.DataFrame | None, first: str,
            last: str | None) -> pl.DataFrame | None:
     """The previous snapshot's rows of the chunk ``first <= loan_id < last``."""
     if previous is None:
         return None
-    ids = previous["loan_id"]
-    lo = ids.search_sorted(first) if first else 0
-    hi = ids.search_sorted(last) if last is not None else len(ids)
-    return previous.slice(lo, hi - lo)
+    return previous.slice(*_bounds(previous, first, last))
+
+
+def _bounds(frame: pl.DataFrame, first: str, last: str | None) -> tuple[int, int]:
+    """Offset and length of the rows ``first <= loan_id < last`` of a frame sorted by loan."""
+    ids = frame["loan_id"]
+    lo = int(ids.search_sorted(first)) if first else 0
+    hi = int(ids.search_sorted(last)) if last is not None else len(ids)
+    return lo, hi - lo
 
 
 class _Partition:
     """A day's snapshot partition, written a part (chunk) at a time into a hidden folder and
     swapped into place whole by ``close``; the digest covers the parts in order."""
 
-    def __init__(self, settings: Settings, as_of: date) -> None:
+    def __init__(self, settings: Settings, as_of: date, config: dict[str, object]) -> None:
         self.final = partition(settings, as_of)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp")
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
+        # how the rows were made: the next day may carry them over only if it makes them so
+        (self.tmp / RUN_FILE).write_text(json.dumps(config))
         self.hash = hashlib.sha256()
         self.summaries: list[pl.DataFrame] = []
         self.loans = 0
