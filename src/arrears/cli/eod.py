@@ -53,6 +53,8 @@ def eod(
                                    help="Run even though earlier days have not run."),
     rebuild_mirror: bool = typer.Option(False, "--rebuild-mirror",
                                         help="Read the whole book again, not just changes."),
+    full: bool = typer.Option(False, "--full", help="Compute every loan (do not carry quiet "
+                              "loans over from the previous day's snapshot)."),
     engine: str = typer.Option("local", "--engine",
                                help=f"Where the steps run: {' or '.join(ENGINES)} "
                                     "(Apache Spark; needs arrears[spark])."),
@@ -76,7 +78,8 @@ def eod(
                 results.append(run_eod(
                     db, settings, d, now(), order, bucket_table=bucket_table,
                     allow_gap=allow_gap or i > 0, rebuild_mirror=rebuild_mirror and i == 0,
-                    on_step=lambda _name: bar.advance(task), engine=engine, master=master))
+                    on_step=lambda _name: bar.advance(task), engine=engine, master=master,
+                    carry=not full))
     except EodGap as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
