@@ -31,7 +31,10 @@ def carry(previous: pl.DataFrame, loans: pl.DataFrame, lines: pl.DataFrame,
     quiet = same.filter(
         (pl.col("as_of") == as_of - timedelta(days=1))
         & (pl.col("loan_version") == pl.col("_v"))
-        & (pl.col("_through") <= as_of)  # not a loan standing past the date (replayed)
+        # yesterday's row came from the stored state, not from a replay: a loan whose state
+        # stands at or past today stood past yesterday (on a backfill, or a payment posted
+        # ahead), so its row then was told as it stood and its version says nothing
+        & (pl.col("_through") < as_of)
         & ~pl.col("loan_id").is_in(busy)
         & ~pl.col("stage").is_in(["cured", "settled"])
         & (pl.col("next_due_on").is_null() | (pl.col("next_due_on") > as_of)))
