@@ -41,6 +41,7 @@ from arrears.services.operations import (
     write_off,
 )
 from arrears.settings import Settings, load_settings
+from arrears.store import mirror as mirror_module
 from arrears.store import schema
 from arrears.store.db import get_engine, make_engine, migrate
 from tests.book.test_vector_engine import Pay, fresh, scalar_post, terms
@@ -199,8 +200,9 @@ def engines_of_runs(db: Engine) -> dict[date, str]:
         return {r.as_of: r.engine for r in c.execute(select(t.c.as_of, t.c.engine))}
 
 
-def test_spark_local_and_the_single_loan_view_agree(spark: SparkSession,
-                                                    tmp_path: Path) -> None:
+def test_spark_local_and_the_single_loan_view_agree(spark: SparkSession, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mirror_module, "CHUNK_LOANS", 150)  # three chunks of the mirror
     db = make_engine(f"sqlite:///{tmp_path / 'book.db'}")
     migrate(db)
     done = book_a_portfolio(db, tmp_path)
@@ -216,6 +218,7 @@ def test_spark_local_and_the_single_loan_view_agree(spark: SparkSession,
         theirs = run_eod(db, cluster, d, NOW, allow_gap=True, engine="spark",
                          on_step=steps.append)
         assert engines_of_runs(db)[d] == "spark" and len(steps) == 8
+        assert len(list(theirs.path.glob("part-*.parquet"))) == 3  # a part per chunk
         a, b = (pl.read_parquet(partition(s, d) / "*.parquet") for s in (local, cluster))
         assert theirs.digest == mine.digest, d
         assert b.equals(a) and theirs.loans == mine.loans == a.height
@@ -252,10 +255,10 @@ def test_the_partition_key_is_crc32_of_the_loan_id() -> None:
 
 
 def test_the_executor_s_arrow_matches_the_declared_spark_schema(spark: SparkSession) -> None:
-    declared = spark.createDataFrame([], eod_spark.SPARK_SNAPSHOT_DDL).schema
+    declared = spark.createDataFrame([], eod_spark.SPARK_ROWS_DDL).schema
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    assert to_arrow_schema(declared, prefers_large_types=False) == eod_spark.ARROW_SNAPSHOT
+    assert to_arrow_schema(declared, prefers_large_types=False) == eod_spark.ARROW_ROWS
 
 
 def test_parts_without_lines_and_an_empty_book(spark: SparkSession, tmp_path: Path) -> None:
@@ -276,7 +279,8 @@ def test_parts_without_lines_and_an_empty_book(spark: SparkSession, tmp_path: Pa
     rules = day_rules(load_pack("CN"))
     for frames in ((loans, lines), (loans.clear(), lines)):
         local = run_steps(start(day, *frames, None, rules)).snap
-        there = eod_spark.spark_snapshot(settings, day, *frames, None, rules, DEFAULT_ORDER)
+        [there] = eod_spark.spark_snapshots(settings, day, [frames], [""], None, rules,
+                                            DEFAULT_ORDER)
         assert conform(there).sort("loan_id").equals(conform(local).sort("loan_id"))
     assert set(conform(there).schema.items()) == set(SNAPSHOT_SCHEMA.items()) and not there.height
     assert not (tmp_path / "spark").exists() or not any((tmp_path / "spark").iterdir())

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.eod.snapshot import conform, empty_snapshot
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
 from arrears.rules.pack import RulePack, load_pack
-from arrears.services.eod_spark import pyspark_missing, spark_snapshot
+from arrears.services.eod_spark import pyspark_missing, spark_snapshots
 from arrears.settings import Settings
 from arrears.store import schema
 from arrears.store.loans import effective_events, load_engines
@@ -116,13 +116,18 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
                                  "pack": pack.version}
     out = _Partition(settings, as_of, config)
     if engine == "spark":
-        loans, lines, replayed = _as_stood(db, mirror.loans, mirror.lines, as_of)
-        snap = conform(spark_snapshot(settings, as_of, loans, lines, previous, rules, order,
-                                      master, on_step)).sort("loan_id")
-        firsts = pl.Series([c.first for c in mirror.chunks])
-        where = firsts.search_sorted(snap["loan_id"], side="right") - 1
-        for i in range(len(mirror.chunks)):  # the parts the local engine writes
-            out.add(snap.filter(where == i))
+        replayed = 0
+
+        def book() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+            nonlocal replayed
+            for chunk in mirror.chunks:  # one chunk at a time on the driver, as it stood
+                loans, lines, n = _as_stood(db, *mirror.load(chunk), as_of)
+                replayed += n
+                yield loans, lines
+
+        for rows in spark_snapshots(settings, as_of, book(), [c.first for c in mirror.chunks],
+                                    previous, rules, order, master, on_step):
+            out.add(conform(rows).sort("loan_id"))  # the parts the local engine writes
     else:
         # a chunk at a time: memory is bounded by the chunk, not the book
         replayed = carried = 0

@@ -2,19 +2,20 @@
 (an adapter; PySpark is imported only when a Spark run starts, so the package works without
 it — ``pip install 'arrears[spark]'``).
 
-The flow of ``spark_snapshot``:
+The flow of ``spark_snapshots``:
 
-1. The driver exports the book it was given (the mirror, with loans ahead of the date already
-   replayed) as Parquet under a run folder: loans with the previous day's ``stage`` and
-   ``dpd`` joined on, and the instalment lines, both keyed by ``part`` = CRC-32 of the loan
-   id modulo P (hive folders ``part=k``), so one part carries everything its loans need.
+1. The driver exports the book a mirror chunk at a time (each chunk as it stood on the date,
+   loans ahead of it already replayed) as Parquet under a run folder: loans with the previous
+   day's ``stage`` and ``dpd`` joined on, and the open instalment lines, both keyed by
+   ``part`` = CRC-32 of the loan id modulo P (hive folders ``part=k``, a file per chunk), so
+   one part carries everything its loans need.
 2. Spark reads both, ``groupBy("part")`` and cogroups them; ``applyInArrow`` hands each part
    to ``steps_for_part`` in a Python worker, which turns Arrow into Polars, builds the day with
    ``eod.steps.start`` and runs ``eod.steps.run_steps`` in the configured order — the local
    engine's code, over a slice of the book instead of all of it — and returns the snapshot
-   rows as Arrow typed exactly as ``SNAPSHOT_SCHEMA``.
-3. Spark writes the rows as Parquet; the driver reads them back with Polars and the service
-   writes the partition, the totals and the run mark the way the local engine does.
+   rows as Arrow typed exactly as ``SNAPSHOT_SCHEMA``, each with its mirror chunk's index.
+3. Spark writes the rows as Parquet partitioned by chunk; the driver reads them back a chunk
+   at a time and the service writes them as the local engine's parts, totals and run mark.
 
 Every step works loan by loan, so cutting the book into parts changes no figure: a run on
 Spark writes the same bytes (the same digest) as a local run over the same book.
@@ -31,7 +32,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from functools import partial
@@ -62,8 +63,10 @@ _TYPES: dict[pl.DataType, tuple[str, pa.DataType]] = {
     pl.Int8(): ("tinyint", pa.int8()), pl.Boolean(): ("boolean", pa.bool_()),
 }
 _SNAPSHOT = pl.Schema(SNAPSHOT_SCHEMA)
-SPARK_SNAPSHOT_DDL = ", ".join(f"{c} {_TYPES[t][0]}" for c, t in _SNAPSHOT.items())
-ARROW_SNAPSHOT = pa.schema([(c, _TYPES[t][1]) for c, t in _SNAPSHOT.items()])
+# what a part returns: the snapshot's columns and the index of the loan's mirror chunk
+_ROWS = pl.Schema({**SNAPSHOT_SCHEMA, "chunk": pl.Int32})
+SPARK_ROWS_DDL = ", ".join(f"{c} {_TYPES[t][0]}" for c, t in _ROWS.items())
+ARROW_ROWS = pa.schema([(c, _TYPES[t][1]) for c, t in _ROWS.items()])
 
 # settings of a session started by ``arrears eod`` itself (spark-submit brings its own)
 _DEFAULTS = {
@@ -116,12 +119,15 @@ def session(master: str = "local[2]") -> Iterator[SparkSession]:
         spark.stop()
 
 
-def spark_snapshot(settings: Settings, as_of: date, loans: pl.DataFrame, lines: pl.DataFrame,
-                   previous: pl.DataFrame | None, rules: DayRules, order: Sequence[str],
-                   master: str = "local[2]",
-                   on_step: Callable[[str], None] | None = None) -> pl.DataFrame:
-    """The snapshot rows of ``as_of`` (unsorted, as the parts return them) from running the
-    steps in ``order`` on Spark, over the book given as the mirror's frames."""
+def spark_snapshots(settings: Settings, as_of: date,
+                    book: Iterable[tuple[pl.DataFrame, pl.DataFrame]], firsts: Sequence[str],
+                    previous: pl.DataFrame | None, rules: DayRules, order: Sequence[str],
+                    master: str = "local[2]", on_step: Callable[[str], None] | None = None
+                    ) -> Iterator[pl.DataFrame]:
+    """The snapshot rows of ``as_of`` from running the steps in ``order`` on Spark, a mirror
+    chunk at a time (each chunk's rows unsorted). ``book`` gives each chunk's ``(loans,
+    lines)`` as they stood on the date, ``firsts`` the chunks' first loan ids; the driver
+    holds one chunk at a time, going out and coming back."""
     with session(master) as spark:
         parts = int(spark.conf.get(PARTS_CONF, None) or 4 * spark.sparkContext.defaultParallelism)
         root = spark.conf.get(DIR_CONF, None) or str(settings.home / "spark")
@@ -131,47 +137,58 @@ def spark_snapshot(settings: Settings, as_of: date, loans: pl.DataFrame, lines: 
         # HDFS; a URI (s3://…) is given to Polars and Spark as it is
         at = Path(run).resolve().as_uri() if local else run
         try:
-            export(run, loans, lines, previous, parts)
+            schemas: tuple[pl.Schema, pl.Schema] | None = None
+            for i, (loans, lines) in enumerate(book):
+                schemas = schemas or (loans.schema, lines.schema)
+                export(run, f"c{i:05d}", loans.select(list(schemas[0])).cast(schemas[0]),
+                       lines.select(list(schemas[1])).cast(schemas[1]), previous, parts)
+            if schemas is None:
+                return
             job = partial(steps_for_part, as_of=as_of, rules=rules, order=tuple(order),
-                          loan_schema=dict(loans.schema), line_schema=dict(lines.schema),
-                          with_previous=previous is not None)
+                          loan_schema=dict(schemas[0]), line_schema=dict(schemas[1]),
+                          with_previous=previous is not None, firsts=tuple(firsts))
             left = spark.read.parquet(f"{at}/loans").groupBy("part")
             right = spark.read.parquet(f"{at}/lines").groupBy("part")
-            (left.cogroup(right).applyInArrow(job, schema=SPARK_SNAPSHOT_DDL)
-             .write.mode("overwrite").parquet(f"{at}/snapshot"))
-            frame = pl.read_parquet(f"{run}/snapshot/*.parquet")
+            (left.cogroup(right).applyInArrow(job, schema=SPARK_ROWS_DDL)
+             .write.partitionBy("chunk").mode("overwrite").parquet(f"{at}/snapshot"))
+            if on_step is not None:
+                for name in order:  # the steps ran on the executors, all of them by now
+                    on_step(name)
+            for i in range(len(firsts)):
+                # no folder for a chunk none of whose loans was on the book by the date
+                yield pl.scan_parquet(f"{run}/snapshot/chunk={i}/*.parquet",
+                                      schema=_SNAPSHOT).collect()
         finally:
             if local:  # an object store's run folders expire by its own lifecycle rules
                 shutil.rmtree(run, ignore_errors=True)
-    if on_step is not None:
-        for name in order:  # the steps ran on the executors, all of them by now
-            on_step(name)
-    return frame
 
 
-def export(run: str, loans: pl.DataFrame, lines: pl.DataFrame,
+def export(run: str, name: str, loans: pl.DataFrame, lines: pl.DataFrame,
            previous: pl.DataFrame | None, parts: int) -> None:
-    """Write the book for Spark: ``<run>/loans`` (with the previous day's stage and dpd) and
-    ``<run>/lines``, each in hive folders ``part=k``."""
+    """Write a chunk of the book for Spark: ``<run>/loans`` (with the previous day's stage and
+    dpd) and ``<run>/lines``, a file ``name`` in each hive folder ``part=k`` it has rows for."""
     if previous is None:
         previous = pl.DataFrame(schema={"loan_id": pl.String, "stage": pl.String,
                                         "dpd": pl.Int32})
     prev = previous.select("loan_id", *(pl.col(c).alias(a) for c, (a, _) in PREVIOUS.items()))
-    for name, frame in (("loans", loans.join(prev, on="loan_id", how="left")),
+    for kind, frame in (("loans", loans.join(prev, on="loan_id", how="left")),
                         ("lines", lines)):
-        if frame.is_empty():  # no folders would be written, and Spark needs a schema
-            frame.write_parquet(f"{run}/{name}/part=0/empty.parquet", mkdir=True)
+        if frame.is_empty():  # Spark needs a file to know the columns
+            frame.write_parquet(f"{run}/{kind}/part=0/{name}.parquet", mkdir=True)
             continue
         keyed = frame.with_columns(part=pl.Series(crc32(frame["loan_id"]) % parts,
                                                   dtype=pl.Int32))
-        keyed.write_parquet(f"{run}/{name}", partition_by="part", mkdir=True)
+        for (k,), rows in keyed.partition_by("part", as_dict=True).items():  # ≤ P files
+            rows.drop("part").write_parquet(f"{run}/{kind}/part={k}/{name}.parquet",
+                                            mkdir=True)
 
 
 def steps_for_part(loans: pa.Table, lines: pa.Table, *, as_of: date, rules: DayRules,
                    order: tuple[str, ...], loan_schema: dict[str, pl.DataType],
-                   line_schema: dict[str, pl.DataType], with_previous: bool) -> pa.Table:
+                   line_schema: dict[str, pl.DataType], with_previous: bool,
+                   firsts: tuple[str, ...]) -> pa.Table:
     """One part of the book through the steps, on an executor: Arrow in, the snapshot rows as
-    Arrow out (typed as Spark was told)."""
+    Arrow out (typed as Spark was told), each with the index of its mirror chunk."""
     travel = dict(PREVIOUS.values())
     book = _frame(loans, loan_schema | travel).sort("loan_id")
     previous = (book.select("loan_id", *(pl.col(a).alias(c) for c, (a, _) in PREVIOUS.items()))
@@ -179,7 +196,9 @@ def steps_for_part(loans: pa.Table, lines: pa.Table, *, as_of: date, rules: DayR
     # a shuffle keeps no order: put each side back as the mirror holds it
     day = start(as_of, book.drop(travel),
                 _frame(lines, line_schema).sort("loan_id", "due_on", "seq"), previous, rules)
-    return conform(run_steps(day, order).snap).to_arrow().cast(ARROW_SNAPSHOT)
+    snap = conform(run_steps(day, order).snap)
+    chunk = pl.Series(firsts).search_sorted(snap["loan_id"], side="right") - 1
+    return snap.with_columns(chunk=chunk).to_arrow().cast(ARROW_ROWS)
 
 
 def _frame(table: pa.Table, schema: dict[str, Any]) -> pl.DataFrame:
