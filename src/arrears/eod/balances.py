@@ -16,15 +16,11 @@ import polars as pl
 
 from arrears.book.vector import div_round_expr, rounding_code
 from arrears.eod.compact import SETTLED_COLUMNS, with_settled
+from arrears.eod.line_exprs import COMPONENTS, owed
+from arrears.eod.line_exprs import outstanding as _out
 from arrears.money import Rounding
 
-COMPONENTS = ("fee", "penalty", "interest", "principal")
 _ROUNDING = {m.value: rounding_code(m) for m in Rounding}
-
-
-def _out(c: str) -> pl.Expr:
-    return (pl.col(f"charged_{c}") - pl.col(f"paid_{c}") - pl.col(f"waived_{c}")
-            - pl.col(f"written_off_{c}"))
 
 
 def _pro_rata(amount: str, d: pl.Expr) -> pl.Expr:
@@ -58,7 +54,7 @@ def balances(loans: pl.DataFrame, lines: pl.DataFrame | pl.LazyFrame,
         pl.sum_horizontal(*[pl.col(f"waived_{c}") for c in COMPONENTS]).alias("waived_total"),
         pl.sum_horizontal(*[pl.col(f"written_off_{c}") for c in COMPONENTS])
         .alias("written_off_total"),
-        pl.when(past & (pl.sum_horizontal(*[_out(c) for c in COMPONENTS]) > 0)).then(due)
+        pl.when(past & (owed() > 0)).then(due)
         .alias("oldest_unpaid_due"),
         pl.when(live & (due >= d)).then(_out("principal")).otherwise(zero)
         .alias("principal_not_due"),

@@ -16,7 +16,8 @@ from datetime import date
 
 import polars as pl
 
-COMPONENTS = ("fee", "penalty", "interest", "principal")
+from arrears.eod.line_exprs import COMPONENTS, owed
+
 SETTLED_COLUMNS: dict[str, pl.DataType] = {
     **{f"settled_paid_{c}": pl.Int64() for c in COMPONENTS},
     "settled_waived": pl.Int64(),
@@ -25,15 +26,9 @@ SETTLED_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
-def _owed() -> pl.Expr:
-    return pl.sum_horizontal(
-        pl.col(f"{m}_{c}") * (1 if m == "charged" else -1)
-        for m in ("charged", "paid", "waived", "written_off") for c in COMPONENTS)
-
-
 def settled(horizon: date) -> pl.Expr:
     """Lines that fold into the loan's totals for snapshots on or after ``horizon``."""
-    return ((pl.col("due_on") < horizon) & (_owed() == 0)
+    return ((pl.col("due_on") < horizon) & (owed() == 0)
             & (pl.col("charged_interest") == pl.col("interest"))
             & (pl.col("charged_fee") == pl.col("fee")) & (pl.col("pending_penalty") == 0))
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-COMPONENTS = ("fee", "penalty", "interest", "principal")
+from arrears.eod.line_exprs import COMPONENTS
 
 SNAPSHOT_SCHEMA: dict[str, Any] = {
     "as_of": pl.Date,

@@ -20,6 +20,7 @@ from arrears.book.buckets import BucketTable, bucket_columns
 from arrears.book.vector_engine import LOAN_SCHEMA, advance
 from arrears.book.vector_limitation import limitation_columns
 from arrears.eod.balances import balances, by_loan
+from arrears.eod.line_exprs import owed
 from arrears.rules.pack import RulePack
 
 
@@ -90,12 +91,9 @@ def advance_step(day: Day) -> Day:
 
 def busy_loans(lines: pl.DataFrame, as_of: date) -> pl.Series:
     """Loans with something for the engine to do by ``as_of`` (see ``advance_step``)."""
-    owed = pl.sum_horizontal(pl.col(f"{m}_{c}") * (1 if m == "charged" else -1)
-                             for m in ("charged", "paid", "waived", "written_off")
-                             for c in ("fee", "penalty", "interest", "principal"))
     due = pl.col("live") & (pl.col("due_on") <= as_of) & (
         (pl.col("charged_interest") < pl.col("interest")) | (pl.col("charged_fee") < pl.col("fee"))
-        | (owed > 0))
+        | (owed() > 0))
     return lines.filter(due | (pl.col("pending_penalty") > 0))["loan_id"].unique()
 
 
