@@ -111,7 +111,7 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
     pack = pack or load_pack("CN", settings.rules_dir)
     _mark(db, as_of, order, now, engine)
     mirror = sync(db, settings.home / "mirror", as_of, rebuild=rebuild_mirror)
-    previous, rules = _previous(settings, as_of), day_rules(pack, bucket_table)
+    rules = day_rules(pack, bucket_table)
     config: dict[str, object] = {"steps": list(order), "buckets": rules.buckets.name,
                                  "pack": pack.version}
     out = _Partition(settings, as_of, config)
@@ -126,12 +126,15 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
                 yield loans, lines
 
         for rows in spark_snapshots(settings, as_of, book(), [c.first for c in mirror.chunks],
-                                    previous, rules, order, master, on_step):
+                                    _previous(settings, as_of), rules, order, master, on_step):
             out.add(conform(rows).sort("loan_id"))  # the parts the local engine writes
     else:
         # a chunk at a time: memory is bounded by the chunk, not the book
         replayed = carried = 0
         yesterday = _yesterday(settings, as_of, config) if carry else None
+        # read once: the stage step's columns are among yesterday's whole rows
+        previous = (yesterday.select("loan_id", "stage", "dpd") if yesterday is not None
+                    else _previous(settings, as_of))
         for i, chunk in enumerate(mirror.chunks):
             loans, lines, n = _as_stood(db, *mirror.load(chunk), as_of)
             replayed += n
