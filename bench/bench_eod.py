@@ -42,7 +42,7 @@ from arrears.book.vector_engine import LINE_SCHEMA, LOAN_SCHEMA
 from arrears.eod.compact import compact
 from arrears.settings import Settings
 from arrears.store.db import make_engine, migrate
-from arrears.store.mirror import CHUNK_LOANS, MANIFEST
+from arrears.store.mirror import CHUNK_LOANS, FORMAT, MANIFEST
 
 AS_OF = date(2026, 6, 30)
 
@@ -157,7 +157,7 @@ def generate(home: Path, n: int, changed: float, seed: int) -> dict[str, float]:
         chunks.append({"name": name, "first": "" if i == 0 else loans["loan_id"][0],
                        "loans": loans.height, "lines": lines.height})
         del loans, lines
-    (mirror / MANIFEST).write_text(json.dumps({"horizon": AS_OF.isoformat(),
+    (mirror / MANIFEST).write_text(json.dumps({"format": FORMAT, "horizon": AS_OF.isoformat(),
                                                "chunks": chunks}))
     t1 = time.perf_counter()
     # today's changes: a share of the loans booked into the database (their rows replace the

@@ -94,13 +94,16 @@ def rest_days(name: str) -> RestDays:
         cc = importlib.import_module("chinese_calendar")
     except ImportError:  # pragma: no cover - a pinned dependency; kept safe all the same
         return RestDays(name, None, None, MappingProxyType({}))
-    years = sorted({d.year for d in cc.holidays} | {d.year for d in cc.workdays})
+    holidays, workdays = set(cc.holidays), set(cc.workdays)
+    years = sorted({d.year for d in holidays} | {d.year for d in workdays})
     first, last = date(years[0], 1, 1), date(years[-1], 12, 31)
     moved: dict[date, date | None] = {}
     pending: list[date] = []  # rest days waiting for the next working day
     day = first
     while day <= last:
-        if cc.is_workday(day):
+        # chinese-calendar's own rule (``is_workday``), on its tables: a 调休 working day, or
+        # a weekday that is not a holiday — its function checks the range on every call
+        if day in workdays or (day.weekday() < 5 and day not in holidays):
             moved.update((p, day) for p in pending)
             pending = []
         else:

@@ -137,17 +137,24 @@ def _reduce_dates(col: pl.Series, starts: npt.NDArray[np.int64], op: np.ufunc,
 def accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.DataFrame:
     """``loan_id, accrued_interest, accrued_fee`` of the loans with a line whose period holds
     ``as_of`` (each loan's lines together), whatever the loan's status."""
-    runs = lines.with_columns(_g=pl.col("loan_id").rle_id())
+    runs = lines.lazy().filter(_current(as_of)).with_columns(
+        _g=pl.col("loan_id").rle_id()).collect()
     ids = runs.select("_g", "loan_id").unique("_g", keep="first")
-    return _accrued(loans, runs, as_of).join(ids.lazy(), on="_g").drop("_g").collect()
+    return _accrued(loans, runs, as_of).join(ids.lazy(), on="_g").drop("_g").sort(
+        "loan_id").collect()
+
+
+def _current(as_of: date) -> pl.Expr:
+    """The live lines whose period holds ``as_of``."""
+    d = pl.lit(as_of)
+    return pl.col("live") & (pl.col("start_on") <= d) & (d < pl.col("due_on"))
 
 
 def _accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     """Interest and fee of the current period earned by ``as_of``, pro rata by days (only the
     lines whose period contains the date: about one per running loan)."""
     d = pl.lit(as_of)
-    current = lines.lazy().filter(pl.col("live") & (pl.col("start_on") <= d)
-                                  & (d < pl.col("due_on")))
+    current = lines.lazy().filter(_current(as_of))
     modes = loans["rounding"].unique()
     if len(modes) == 1:  # one rounding mode for the whole book: no join needed
         current = current.with_columns(_rounding=pl.lit(_ROUNDING[modes[0]], pl.Int8))

@@ -1,58 +1,100 @@
 """Quiet loans carried over from the previous day's snapshot: what makes a quiet night cheap.
 
 A loan whose stored state has not changed since yesterday's snapshot was made from it (the same
-``loan_version``), that has nothing for the engine to do today (no instalment due by today
-unpaid or uncharged, no penalty pending in grace), whose next instalment falls after today,
-and that was neither cured nor settled yesterday, has today's snapshot row equal to
-yesterday's but for the date, the months on book, the interest and fee earned pro rata in the
-current period and the payoff that includes them. ``carry`` returns those rows and the loans
-that must go through the steps; ``tests/services/test_eod.py`` proves a carried day equal to a
-day computed in full.
+``loan_version``), that has nothing for the engine to do by today (its ``busy_from`` — no
+instalment due by today unpaid or uncharged, no penalty pending in grace), whose next
+instalment falls after today, and that was neither cured nor settled yesterday, has today's
+snapshot row equal to yesterday's but for the date, the months on book, the interest and fee
+earned pro rata in the current period and the payoff that includes them.
+
+The test reads a few narrow columns — the mirror's loan ids, versions and ``busy_from``,
+yesterday's versions, stages and next due dates — so the quiet loans' lines and terms are
+never read; only the rest go through the steps. ``tests/services/test_eod.py`` proves a carried
+day equal to a day computed in full.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from arrears.eod.balances import accrued
-from arrears.eod.steps import busy_loans, months_on_book
+from arrears.eod.balances import by_loan
+from arrears.eod.compact import BUSY_FROM
+from arrears.eod.steps import months_on_book
+
+YESTERDAY_COLUMNS = ("loan_id", "loan_version", "stage", "dpd", "next_due_on")
+"""What ``quiet`` reads of yesterday's snapshot (the stage step reads stage and dpd too)."""
+BOOK_COLUMNS = ("loan_id", "version", "accrued_through", BUSY_FROM)
+"""What ``quiet`` reads of the mirror's loans."""
 
 
-def carry(previous: pl.DataFrame, loans: pl.DataFrame, lines: pl.DataFrame,
-          as_of: date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(carried snapshot rows, loans still to compute)``. ``previous`` is yesterday's full
-    snapshot of these loans (``as_of`` − 1 day); ``loans`` and ``lines`` the book today."""
-    busy = busy_loans(lines, as_of).implode()
-    same = previous.join(loans.select("loan_id", pl.col("version").alias("_v"),
-                                      pl.col("accrued_through").alias("_through")),
-                         on="loan_id")
-    quiet = same.filter(
-        (pl.col("as_of") == as_of - timedelta(days=1))
-        & (pl.col("loan_version") == pl.col("_v"))
-        # yesterday's row came from the stored state, not from a replay: a loan whose state
-        # stands at or past today stood past yesterday (on a backfill, or a payment posted
-        # ahead), so its row then was told as it stood and its version says nothing
-        & (pl.col("_through") < as_of)
-        & ~pl.col("loan_id").is_in(busy)
-        & ~pl.col("stage").is_in(["cured", "settled"])
-        & (pl.col("next_due_on").is_null() | (pl.col("next_due_on") > as_of)))
-    if quiet.is_empty():
-        return previous.clear(), loans
-    ids = quiet["loan_id"].implode()
-    mine = loans.filter(pl.col("loan_id").is_in(ids))
-    earned = accrued(mine, lines.filter(pl.col("loan_id").is_in(ids)), as_of)
-    active = pl.col("status") == "active"
-    rows = quiet.drop("_v", "_through", "accrued_interest", "accrued_fee").join(
-        earned, on="loan_id", how="left")
+def quiet(book: pl.DataFrame, yesterday: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """``loan_id, row`` of the loans of ``book`` (``BOOK_COLUMNS``, in loan order) whose row
+    carries over from ``yesterday`` (``YESTERDAY_COLUMNS`` of the snapshot of ``as_of`` − 1,
+    in loan order; ``row`` is the loan's row there), in loan order."""
+    y = yesterday.select(*YESTERDAY_COLUMNS).with_row_index("row")
+    both = by_loan(book.select(*BOOK_COLUMNS), y)
+    nothing_due = pl.col("next_due_on").is_null() | (pl.col("next_due_on") > as_of)
+    still = (pl.col("loan_version") == pl.col("version"))
+    # yesterday's row came from the stored state, not from a replay: a loan whose state
+    # stands at or past today stood past yesterday (on a backfill, or a payment posted ahead),
+    # so its row then was told as it stood and its version says nothing
+    ok = (still & (pl.col("accrued_through") < as_of)
+          & (pl.col(BUSY_FROM).is_null() | (pl.col(BUSY_FROM) > as_of))
+          & ~pl.col("stage").is_in(["cured", "settled"]) & nothing_due)
+    return both.filter(ok.fill_null(False)).select("loan_id", "row")
+
+
+def assemble(yesterday: pl.DataFrame, carried: pl.DataFrame, fresh: pl.DataFrame,
+             earned: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Today's snapshot rows in loan order: the ``carried`` rows of ``yesterday`` (from
+    ``quiet``) brought to ``as_of`` — ``earned`` holds ``loan_id, accrued_interest,
+    accrued_fee`` of the current periods — and the ``fresh`` rows the steps made for the other
+    loans. ``yesterday`` and ``fresh`` have the snapshot's columns; one gather puts the two
+    together (a row-by-row merge of sixty columns costs several times more)."""
+    order, kept = _interleave(carried["loan_id"], carried["row"].to_numpy(), yesterday.height,
+                              fresh["loan_id"])
+    # one chunk first: a gather over a frame of several chunks is several times slower
+    rows = pl.concat([yesterday, fresh.select(yesterday.columns)], rechunk=True).gather(order)
+    # the kept rows come out in the order of ``carried``: what they earned is laid out so,
+    # rather than joined to the wide frame (a join would copy every column again)
+    mine = by_loan(carried.select("loan_id"), earned)
+    fill = {c: _spread(mine[c].fill_null(0).to_numpy(), kept)
+            for c in ("accrued_interest", "accrued_fee")}
+    k, active = pl.lit(pl.Series(kept)), pl.col("status") == "active"
     rows = rows.with_columns(
         as_of=pl.lit(as_of), months_on_book=months_on_book(as_of),
-        accrued_interest=pl.when(active).then(pl.col("accrued_interest").fill_null(0))
-        .otherwise(0),
-        accrued_fee=pl.when(active).then(pl.col("accrued_fee").fill_null(0)).otherwise(0),
-    ).with_columns(
-        payoff=pl.when(pl.col("status") == "closed").then(0).otherwise(pl.max_horizontal(
+        **{c: pl.when(~k).then(pl.col(c)).when(active).then(pl.lit(pl.Series(v))).otherwise(0)
+           for c, v in fill.items()},
+    )
+    return rows.with_columns(
+        payoff=pl.when(~k).then(pl.col("payoff"))
+        .when(pl.col("status") == "closed").then(0).otherwise(pl.max_horizontal(
             0, pl.col("outstanding_total") + pl.col("accrued_interest")
             + pl.col("accrued_fee") - pl.col("credit"))))
-    return rows.select(previous.columns), loans.filter(~pl.col("loan_id").is_in(ids))
+
+
+def _spread(values: npt.NDArray[np.int64], at: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """``values`` at the True places of ``at``, zero elsewhere."""
+    out = np.zeros(len(at), dtype=np.int64)
+    out[at] = values
+    return out
+
+
+def _interleave(kept_ids: pl.Series, kept_rows: npt.NDArray[np.int64], base: int,
+                fresh_ids: pl.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The gather order over ``base`` rows followed by the fresh ones that puts the kept rows
+    (ids ``kept_ids`` at ``kept_rows``) and the fresh rows in loan order (both lists sorted,
+    no id in both), and which of the result's rows are kept ones."""
+    at = (kept_ids.search_sorted(fresh_ids, side="left").to_numpy().astype(np.int64)
+          + np.arange(len(fresh_ids), dtype=np.int64))
+    n = len(kept_rows) + len(fresh_ids)
+    kept = np.ones(n, dtype=np.bool_)
+    kept[at] = False
+    order = np.empty(n, dtype=np.int64)
+    order[at] = base + np.arange(len(fresh_ids), dtype=np.int64)
+    order[kept] = kept_rows
+    return order, kept

@@ -16,7 +16,7 @@ from datetime import date
 
 import polars as pl
 
-from arrears.eod.line_exprs import COMPONENTS, owed
+from arrears.eod.line_exprs import COMPONENTS, busy_from, owed
 
 SETTLED_COLUMNS: dict[str, pl.DataType] = {
     **{f"settled_paid_{c}": pl.Int64() for c in COMPONENTS},
@@ -24,6 +24,10 @@ SETTLED_COLUMNS: dict[str, pl.DataType] = {
     "settled_written_off": pl.Int64(),
     "settled_last_due": pl.Date(),  # the latest due date among the folded live lines
 }
+
+
+BUSY_FROM = "busy_from"
+"""The compact loans' column of ``line_exprs.busy_from``."""
 
 
 def settled(horizon: date) -> pl.Expr:
@@ -43,8 +47,18 @@ def with_settled(loans: pl.DataFrame) -> pl.DataFrame:
 def compact(loans: pl.DataFrame, lines: pl.DataFrame,
             horizon: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Fold the lines settled before ``horizon`` into their loans' ``SETTLED_COLUMNS`` (added
-    to what earlier compactions folded); return ``(loans, open lines)`` in the input order."""
-    loans = with_settled(loans)
+    to what earlier compactions folded) and note when each loan next has work for the engine
+    (``BUSY_FROM``, see ``line_exprs.busy_from``: what lets a quiet loan's snapshot row be
+    carried over without reading its lines); return ``(loans, open lines)`` in the input
+    order."""
+    loans, lines = _compact(with_settled(loans), lines, horizon)
+    # the fold never touches a line with work left, so this is the same before and after it
+    return loans.drop(BUSY_FROM, strict=False).join(
+        busy_from(lines), on="loan_id", how="left", maintain_order="left"), lines
+
+
+def _compact(loans: pl.DataFrame, lines: pl.DataFrame,
+             horizon: date) -> tuple[pl.DataFrame, pl.DataFrame]:
     mask = settled(horizon)
     folded = lines.filter(mask).group_by("loan_id").agg(
         *[pl.col(f"paid_{c}").sum().alias(f"_p_{c}") for c in COMPONENTS],

@@ -20,7 +20,7 @@ from arrears.book.buckets import BucketTable, bucket_columns
 from arrears.book.vector_engine import LOAN_SCHEMA, advance
 from arrears.book.vector_limitation import limitation_columns
 from arrears.eod.balances import balances, by_loan
-from arrears.eod.line_exprs import owed
+from arrears.eod.line_exprs import busy
 from arrears.rules.pack import RulePack
 
 
@@ -91,10 +91,7 @@ def advance_step(day: Day) -> Day:
 
 def busy_loans(lines: pl.DataFrame, as_of: date) -> pl.Series:
     """Loans with something for the engine to do by ``as_of`` (see ``advance_step``)."""
-    due = pl.col("live") & (pl.col("due_on") <= as_of) & (
-        (pl.col("charged_interest") < pl.col("interest")) | (pl.col("charged_fee") < pl.col("fee"))
-        | (owed() > 0))
-    return lines.filter(due | (pl.col("pending_penalty") > 0))["loan_id"].unique()
+    return lines.filter(busy(as_of))["loan_id"].unique()
 
 
 def balances_step(day: Day) -> Day:

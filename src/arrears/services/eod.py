@@ -28,7 +28,8 @@ from sqlalchemy import Engine, delete, insert, select
 
 from arrears.book.engine import replay
 from arrears.book.vector_engine import LOAN_SCHEMA, frames_from_engines
-from arrears.eod.carry import carry as carry_over
+from arrears.eod.balances import accrued
+from arrears.eod.carry import BOOK_COLUMNS, assemble, quiet
 from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.eod.snapshot import conform, empty_snapshot
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
@@ -37,7 +38,7 @@ from arrears.services.eod_spark import pyspark_missing, spark_snapshots
 from arrears.settings import Settings
 from arrears.store import schema
 from arrears.store.loans import effective_events, load_engines
-from arrears.store.mirror import sync
+from arrears.store.mirror import Chunk, Mirror, sync
 
 ENGINES = ("local", "spark")
 RUN_FILE = "_run.json"  # in a snapshot partition: the steps, bucket table and pack behind it
@@ -131,30 +132,45 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
     else:
         # a chunk at a time: memory is bounded by the chunk, not the book
         replayed = carried = 0
-        yesterday = _yesterday(settings, as_of, config) if carry else None
-        # read once: the stage step's columns are among yesterday's whole rows
-        previous = (yesterday.select("loan_id", "stage", "dpd") if yesterday is not None
-                    else _previous(settings, as_of))
+        before = partition(settings, as_of - timedelta(days=1))
+        can_carry = carry and _made_as(before, config)
         for i, chunk in enumerate(mirror.chunks):
-            loans, lines, n = _as_stood(db, *mirror.load(chunk), as_of)
-            replayed += n
             nxt = mirror.chunks[i + 1].first if i + 1 < len(mirror.chunks) else None
-            kept = empty_snapshot()
-            if yesterday is not None:
-                kept, loans = carry_over(yesterday.slice(*_bounds(yesterday, chunk.first, nxt)),
-                                         loans, lines, as_of)
-                lines = lines.filter(pl.col("loan_id").is_in(loans["loan_id"].implode()))
-                carried += kept.height
-            snap = conform(run_steps(start(
-                as_of, loans, lines, _slice(previous, chunk.first, nxt), rules), order,
-                on_step if i == 0 else None).snap).sort("loan_id") if loans.height else kept
-            if kept.height and loans.height:
-                snap = snap.merge_sorted(conform(kept).sort("loan_id"), key="loan_id")
+            snap, n, k = _local_chunk(db, mirror, chunk, nxt, as_of, rules, order, before,
+                                      can_carry, on_step if i == 0 else None)
+            replayed, carried = replayed + n, carried + k
             out.add(snap)
     path, digest, summary = out.close()
     _finish(db, as_of, out.loans, digest, summary, now)
     return EodResult(as_of, out.loans, replayed, mirror.changed, mirror.rebuilt, digest,
                      path, summary, carried if engine == "local" else 0)
+
+
+def _local_chunk(db: Engine, mirror: Mirror, chunk: Chunk, nxt: str | None, as_of: date,
+                 rules: DayRules, order: Sequence[str], before: Path, can_carry: bool,
+                 on_step: Callable[[str], None] | None) -> tuple[pl.DataFrame, int, int]:
+    """A chunk's snapshot rows, the loans replayed and the rows carried over: the quiet loans'
+    rows from the day before (``eod.carry``), the others through the steps."""
+    yesterday = _read_day(before, chunk.first, nxt, None if can_carry else ["loan_id", "stage",
+                                                                             "dpd"])
+    kept = None
+    if can_carry and yesterday is not None:
+        book = mirror.scan(chunk, "loans").select(*BOOK_COLUMNS, "rounding").collect()
+        kept = quiet(book, yesterday, as_of)
+        loans, lines = mirror.load_except(chunk, kept["loan_id"])
+    else:
+        loans, lines = mirror.load(chunk)
+    loans, lines, replayed = _as_stood(db, loans, lines, as_of)
+    fresh = empty_snapshot()
+    if loans.height:
+        fresh = conform(run_steps(start(as_of, loans, lines, yesterday, rules), order,
+                                  on_step).snap).sort("loan_id")
+    if kept is None or kept.is_empty() or yesterday is None:
+        return fresh, replayed, 0
+    earned = accrued(book, mirror.scan(chunk, "lines").select(
+        "loan_id", "live", "start_on", "due_on", "interest", "fee").collect(), as_of)
+    rows = conform(yesterday.with_columns(as_of=pl.lit(as_of - timedelta(days=1))))
+    return assemble(rows, kept, fresh, earned, as_of), replayed, kept.height
 
 
 def _as_stood(engine: Engine, loans: pl.DataFrame, lines: pl.DataFrame,
@@ -203,41 +219,36 @@ def _payments_through(engine: Engine, ids: pl.Series, as_of: date) -> pl.DataFra
 
 
 def _previous(settings: Settings, as_of: date) -> pl.DataFrame | None:
-    folder = partition(settings, as_of - timedelta(days=1))
-    if not any(folder.glob("part-*.parquet")):
+    """The stage step's columns of the previous day's snapshot, if it ran."""
+    return _read_day(partition(settings, as_of - timedelta(days=1)), "", None,
+                     ["loan_id", "stage", "dpd"])
+
+
+def _read_day(folder: Path, first: str, last: str | None,
+              columns: list[str] | None) -> pl.DataFrame | None:
+    """The rows ``first <= loan_id < last`` of a day's snapshot (``columns`` of them, or
+    all), in loan order; ``None`` if that day has no snapshot. The parts' statistics let the
+    reader skip those of other chunks."""
+    files = sorted(folder.glob("part-*.parquet"))
+    if not files:
         return None
-    return pl.read_parquet(folder / "part-*.parquet",
-                           columns=["loan_id", "stage", "dpd"]).sort("loan_id")
+    scan = pl.scan_parquet(files)
+    if columns is not None:
+        scan = scan.select(columns)
+    cond = pl.col("loan_id") >= first
+    if last is not None:
+        cond &= pl.col("loan_id") < last
+    frame = scan.filter(cond).collect()
+    return frame if frame["loan_id"].is_sorted() else frame.sort("loan_id")
 
 
-def _yesterday(settings: Settings, as_of: date,
-               config: dict[str, object]) -> pl.DataFrame | None:
-    """The previous day's whole snapshot, if it was made by the same steps, bucket table and
-    rule pack (its rows can then be carried over), sorted by loan."""
-    folder = partition(settings, as_of - timedelta(days=1))
+def _made_as(folder: Path, config: dict[str, object]) -> bool:
+    """Whether the day in ``folder`` was made by the same steps, bucket table and rule pack
+    (its rows can then be carried over)."""
     try:
-        if json.loads((folder / RUN_FILE).read_text()) != config:
-            return None
+        return bool(json.loads((folder / RUN_FILE).read_text()) == config)
     except (OSError, ValueError):
-        return None
-    return pl.read_parquet(folder / "part-*.parquet").with_columns(
-        as_of=pl.lit(as_of - timedelta(days=1))).sort("loan_id")
-
-
-def _slice(previous: pl.DataFrame | None, first: str,
-           last: str | None) -> pl.DataFrame | None:
-    """The previous snapshot's rows of the chunk ``first <= loan_id < last``."""
-    if previous is None:
-        return None
-    return previous.slice(*_bounds(previous, first, last))
-
-
-def _bounds(frame: pl.DataFrame, first: str, last: str | None) -> tuple[int, int]:
-    """Offset and length of the rows ``first <= loan_id < last`` of a frame sorted by loan."""
-    ids = frame["loan_id"]
-    lo = int(ids.search_sorted(first)) if first else 0
-    hi = int(ids.search_sorted(last)) if last is not None else len(ids)
-    return lo, hi - lo
+        return False
 
 
 class _Partition:

@@ -39,6 +39,8 @@ EXTRA_COLUMNS = ("borrower_id", "product_code", "lender_type", "contract_signed_
 """``loans`` columns the mirror keeps besides the engine's terms and state."""
 
 MANIFEST = "manifest.json"
+FORMAT = 2
+"""The manifest's ``format``: a mirror of another form (2 added ``busy_from``) is rebuilt."""
 CHUNK_LOANS = 1_000_000
 """Loans per chunk when the mirror is built (end-of-day's unit of work and of memory)."""
 RECOMPACT_DAYS = 28
@@ -68,6 +70,19 @@ class Mirror:
         seq."""
         return (pl.read_ipc(self.folder / f"{chunk.name}.loans.arrow"),
                 pl.read_ipc(self.folder / f"{chunk.name}.lines.arrow"))
+
+    def scan(self, chunk: Chunk, kind: str) -> pl.LazyFrame:
+        """A chunk's ``loans`` or ``lines`` to read a few columns of (only those are read)."""
+        return pl.scan_ipc(self.folder / f"{chunk.name}.{kind}.arrow")
+
+    def load_except(self, chunk: Chunk, skip: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``load`` without the loans in ``skip`` (and their lines): only the rest's rows are
+        taken from the files."""
+        if skip.is_empty():
+            return self.load(chunk)
+        keep = ~pl.col("loan_id").is_in(skip.implode())
+        return (self.scan(chunk, "loans").filter(keep).collect(),
+                self.scan(chunk, "lines").filter(keep).collect())
 
     def frames(self) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         for c in self.chunks:
@@ -191,6 +206,8 @@ def _manifest(folder: Path) -> Mirror | None:
         chunks = tuple(Chunk(c["name"], c["first"], int(c["loans"]), int(c["lines"]))
                        for c in doc["chunks"])
         horizon = date.fromisoformat(doc["horizon"])
+        if doc.get("format") != FORMAT:
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not chunks or not all((folder / f"{c.name}.{k}.arrow").exists()
@@ -210,7 +227,7 @@ def _store(folder: Path, c: Chunk, loans: pl.DataFrame, lines: pl.DataFrame) -> 
 def _write_manifest(m: Mirror) -> None:
     tmp = m.folder / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps({
-        "horizon": m.horizon.isoformat(),
+        "format": FORMAT, "horizon": m.horizon.isoformat(),
         "chunks": [{"name": c.name, "first": c.first, "loans": c.loans, "lines": c.lines}
                    for c in m.chunks]}))
     os.replace(tmp, m.folder / MANIFEST)
