@@ -205,8 +205,12 @@ def test_chunks_change_nothing_but_the_files(db: Engine, settings: Settings,
     assert snap(settings, day).equals(one) and split.summary.equals(whole.summary)
 
 
-def test_quiet_loans_carried_over_equal_a_day_computed_in_full(db: Engine,
-                                                               settings: Settings) -> None:
+@pytest.mark.parametrize("delta_share", [0.1, 10.0])
+def test_quiet_loans_carried_over_equal_a_day_computed_in_full(
+        db: Engine, settings: Settings, delta_share: float,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10: the payments' loans stay in the mirror's delta, read beside the base for days
+    monkeypatch.setattr(mirror_module, "DELTA_SHARE", delta_share)
     a_book(db)
     for i in range(6):
         # current loans: their first instalments fall due inside the window or after it

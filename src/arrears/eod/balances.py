@@ -134,14 +134,27 @@ def _reduce_dates(col: pl.Series, starts: npt.NDArray[np.int64], op: np.ufunc,
     return op.reduceat(v, starts) if len(starts) else np.zeros(0, np.int64)
 
 
-def accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """``loan_id, accrued_interest, accrued_fee`` of the loans with a line whose period holds
-    ``as_of`` (each loan's lines together), whatever the loan's status."""
-    runs = lines.lazy().filter(_current(as_of)).with_columns(
-        _g=pl.col("loan_id").rle_id()).collect()
-    ids = runs.select("_g", "loan_id").unique("_g", keep="first")
-    return _accrued(loans, runs, as_of).join(ids.lazy(), on="_g").drop("_g").sort(
-        "loan_id").collect()
+def accrued_by_row(lines: pl.DataFrame, row: npt.NDArray[np.int64], rounding: pl.Series,
+                   as_of: date) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Interest and fee earned pro rata by ``as_of`` in the current period, per loan: ``lines``
+    (``live, start_on, due_on, interest, fee``) and the row of each one's loan in
+    ``rounding`` (the loans' rounding modes, one row per loan) — whatever the loan's status.
+    Reduced by position: no loan id is matched."""
+    n = len(rounding)
+    cur = lines.with_columns(_g=pl.Series(row, dtype=pl.Int64)).filter(_current(as_of))
+    modes = rounding.unique()
+    if len(modes) == 1:  # one rounding mode for the whole book
+        cur = cur.with_columns(_rounding=pl.lit(_ROUNDING[modes[0]], pl.Int8))
+    else:
+        codes = rounding.replace_strict(_ROUNDING, return_dtype=pl.Int8)
+        cur = cur.with_columns(_rounding=codes.gather(cur["_g"]))
+    earned = _earned(cur.lazy(), as_of).collect()
+    out = []
+    for c in ("accrued_interest", "accrued_fee"):
+        v = np.zeros(n, dtype=np.int64)
+        v[earned["_g"].to_numpy()] = earned[c].to_numpy()
+        out.append(v)
+    return out[0], out[1]
 
 
 def _current(as_of: date) -> pl.Expr:
@@ -153,7 +166,6 @@ def _current(as_of: date) -> pl.Expr:
 def _accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.LazyFrame:
     """Interest and fee of the current period earned by ``as_of``, pro rata by days (only the
     lines whose period contains the date: about one per running loan)."""
-    d = pl.lit(as_of)
     current = lines.lazy().filter(_current(as_of))
     modes = loans["rounding"].unique()
     if len(modes) == 1:  # one rounding mode for the whole book: no join needed
@@ -161,6 +173,13 @@ def _accrued(loans: pl.DataFrame, lines: pl.DataFrame, as_of: date) -> pl.LazyFr
     else:
         current = current.join(loans.lazy().select("loan_id", pl.col("rounding").replace_strict(
             _ROUNDING, return_dtype=pl.Int8).alias("_rounding")), on="loan_id")
+    return _earned(current, as_of)
+
+
+def _earned(current: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """``_g, accrued_interest, accrued_fee`` from the current lines (with ``_g``, the group,
+    and ``_rounding``, the loan's rounding code)."""
+    d = pl.lit(as_of)
     return current.group_by("_g").agg(
         _pro_rata("interest", d).sum().alias("accrued_interest"),
         _pro_rata("fee", d).sum().alias("accrued_fee"))

@@ -29,41 +29,46 @@ YESTERDAY_COLUMNS = ("loan_id", "loan_version", "stage", "dpd", "next_due_on")
 """What ``quiet`` reads of yesterday's snapshot (the stage step reads stage and dpd too)."""
 BOOK_COLUMNS = ("loan_id", "version", "accrued_through", BUSY_FROM)
 """What ``quiet`` reads of the mirror's loans."""
+EARNING_COLUMNS = ("live", "start_on", "due_on", "interest", "fee")
+"""What the interest and fee earned in the current period are worked out from, per line."""
 
 
-def quiet(book: pl.DataFrame, yesterday: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """``loan_id, row`` of the loans of ``book`` (``BOOK_COLUMNS``, in loan order) whose row
-    carries over from ``yesterday`` (``YESTERDAY_COLUMNS`` of the snapshot of ``as_of`` − 1,
-    in loan order; ``row`` is the loan's row there), in loan order."""
-    y = yesterday.select(*YESTERDAY_COLUMNS).with_row_index("row")
-    both = by_loan(book.select(*BOOK_COLUMNS), y)
+def quiet(book: pl.DataFrame, yesterday: pl.DataFrame,
+          as_of: date) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which loans of ``book`` (``BOOK_COLUMNS``, in loan order) carry their row over from
+    ``yesterday`` (``YESTERDAY_COLUMNS`` of the snapshot of ``as_of`` − 1, in loan order), and
+    the row of each of those there."""
+    y = yesterday.select(*YESTERDAY_COLUMNS)
+    if book["loan_id"].equals(y["loan_id"]):  # the usual night: the same loans, row for row
+        both = pl.concat([book.select(*BOOK_COLUMNS), y.drop("loan_id")], how="horizontal")
+        both = both.with_row_index("row")
+    else:
+        both = by_loan(book.select(*BOOK_COLUMNS), y.with_row_index("row"))
     nothing_due = pl.col("next_due_on").is_null() | (pl.col("next_due_on") > as_of)
-    still = (pl.col("loan_version") == pl.col("version"))
     # yesterday's row came from the stored state, not from a replay: a loan whose state
     # stands at or past today stood past yesterday (on a backfill, or a payment posted ahead),
     # so its row then was told as it stood and its version says nothing
-    ok = (still & (pl.col("accrued_through") < as_of)
+    ok = ((pl.col("loan_version") == pl.col("version")) & (pl.col("accrued_through") < as_of)
           & (pl.col(BUSY_FROM).is_null() | (pl.col(BUSY_FROM) > as_of))
           & ~pl.col("stage").is_in(["cured", "settled"]) & nothing_due)
-    return both.filter(ok.fill_null(False)).select("loan_id", "row")
+    mask = both.select(ok.fill_null(False)).to_series().to_numpy()
+    return mask, both["row"].filter(pl.Series(mask)).cast(pl.Int64).to_numpy()
 
 
-def assemble(yesterday: pl.DataFrame, carried: pl.DataFrame, fresh: pl.DataFrame,
-             earned: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """Today's snapshot rows in loan order: the ``carried`` rows of ``yesterday`` (from
-    ``quiet``) brought to ``as_of`` — ``earned`` holds ``loan_id, accrued_interest,
-    accrued_fee`` of the current periods — and the ``fresh`` rows the steps made for the other
-    loans. ``yesterday`` and ``fresh`` have the snapshot's columns; one gather puts the two
-    together (a row-by-row merge of sixty columns costs several times more)."""
-    order, kept = _interleave(carried["loan_id"], carried["row"].to_numpy(), yesterday.height,
-                              fresh["loan_id"])
+def assemble(yesterday: pl.DataFrame, kept_ids: pl.Series, kept_rows: npt.NDArray[np.int64],
+             fresh: pl.DataFrame, earned: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+             as_of: date) -> pl.DataFrame:
+    """Today's snapshot rows in loan order: yesterday's rows ``kept_rows`` (of the loans
+    ``kept_ids``, from ``quiet``) brought to ``as_of`` — ``earned`` is the interest and fee
+    of their current periods, in the same order — and the ``fresh`` rows the steps made for
+    the other loans. ``yesterday`` and ``fresh`` have the snapshot's columns; one gather puts
+    the two together (a row-by-row merge of sixty columns costs several times more)."""
+    order, kept = _interleave(kept_ids, kept_rows, yesterday.height, fresh["loan_id"])
     # one chunk first: a gather over a frame of several chunks is several times slower
     rows = pl.concat([yesterday, fresh.select(yesterday.columns)], rechunk=True).gather(order)
-    # the kept rows come out in the order of ``carried``: what they earned is laid out so,
-    # rather than joined to the wide frame (a join would copy every column again)
-    mine = by_loan(carried.select("loan_id"), earned)
-    fill = {c: _spread(mine[c].fill_null(0).to_numpy(), kept)
-            for c in ("accrued_interest", "accrued_fee")}
+    # the kept rows come out in the order of ``kept_ids``: what they earned is laid out so
+    fill = {c: _spread(v, kept) for c, v in zip(("accrued_interest", "accrued_fee"), earned,
+                                                 strict=True)}
     k, active = pl.lit(pl.Series(kept)), pl.col("status") == "active"
     rows = rows.with_columns(
         as_of=pl.lit(as_of), months_on_book=months_on_book(as_of),

@@ -28,8 +28,8 @@ from sqlalchemy import Engine, delete, insert, select
 
 from arrears.book.engine import replay
 from arrears.book.vector_engine import LOAN_SCHEMA, frames_from_engines
-from arrears.eod.balances import accrued
-from arrears.eod.carry import BOOK_COLUMNS, assemble, quiet
+from arrears.eod.balances import accrued_by_row
+from arrears.eod.carry import BOOK_COLUMNS, EARNING_COLUMNS, assemble, quiet
 from arrears.eod.compact import SETTLED_COLUMNS, with_settled
 from arrears.eod.snapshot import conform, empty_snapshot
 from arrears.eod.steps import DEFAULT_ORDER, DayRules, check_order, run_steps, start
@@ -153,24 +153,31 @@ def _local_chunk(db: Engine, mirror: Mirror, chunk: Chunk, nxt: str | None, as_o
     rows from the day before (``eod.carry``), the others through the steps."""
     yesterday = _read_day(before, chunk.first, nxt, None if can_carry else ["loan_id", "stage",
                                                                              "dpd"])
-    kept = None
-    if can_carry and yesterday is not None:
-        book = mirror.scan(chunk, "loans").select(*BOOK_COLUMNS, "rounding").collect()
-        kept = quiet(book, yesterday, as_of)
-        loans, lines = mirror.load_except(chunk, kept["loan_id"])
-    else:
-        loans, lines = mirror.load(chunk)
-    loans, lines, replayed = _as_stood(db, loans, lines, as_of)
-    fresh = empty_snapshot()
-    if loans.height:
-        fresh = conform(run_steps(start(as_of, loans, lines, yesterday, rules), order,
-                                  on_step).snap).sort("loan_id")
-    if kept is None or kept.is_empty() or yesterday is None:
+    if not can_carry or yesterday is None:
+        loans, lines, replayed = _as_stood(db, *mirror.load(chunk), as_of)
+        return _computed(as_of, loans, lines, yesterday, rules, order, on_step), replayed, 0
+    view = mirror.view(chunk)
+    book = view.loans([*BOOK_COLUMNS, "rounding"])
+    mask, rows = quiet(book, yesterday, as_of)
+    loans, lines, replayed = _as_stood(db, *view.rows(~mask), as_of)
+    fresh = _computed(as_of, loans, lines, yesterday, rules, order, on_step)
+    if not mask.any():
         return fresh, replayed, 0
-    earned = accrued(book, mirror.scan(chunk, "lines").select(
-        "loan_id", "live", "start_on", "due_on", "interest", "fee").collect(), as_of)
-    rows = conform(yesterday.with_columns(as_of=pl.lit(as_of - timedelta(days=1))))
-    return assemble(rows, kept, fresh, earned, as_of), replayed, kept.height
+    earned = accrued_by_row(*view.per_line(EARNING_COLUMNS), book["rounding"], as_of)
+    rows_then = conform(yesterday.with_columns(as_of=pl.lit(as_of - timedelta(days=1))))
+    snap = assemble(rows_then, book["loan_id"].filter(pl.Series(mask)), rows, fresh,
+                    (earned[0][mask], earned[1][mask]), as_of)
+    return snap, replayed, len(rows)
+
+
+def _computed(as_of: date, loans: pl.DataFrame, lines: pl.DataFrame,
+              previous: pl.DataFrame | None, rules: DayRules, order: Sequence[str],
+              on_step: Callable[[str], None] | None) -> pl.DataFrame:
+    """The snapshot rows of ``loans`` from the steps, in loan order."""
+    if not loans.height:
+        return empty_snapshot()
+    return conform(run_steps(start(as_of, loans, lines, previous, rules), order,
+                             on_step).snap).sort("loan_id")
 
 
 def _as_stood(engine: Engine, loans: pl.DataFrame, lines: pl.DataFrame,

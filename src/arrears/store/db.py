@@ -36,13 +36,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_SQLITE_ENGINES: dict[str, Engine] = {}
+
+
 def make_engine(url: str) -> Engine:
+    """The engine for ``url``. A SQLite file has one engine per process: the bulk paths open
+    it with ADBC's own copy of SQLite after disposing the engine's connections, and POSIX
+    locks belong to the process — a second engine's open connection would lose its locks when
+    the other copy closes the file, and the file can be corrupted
+    (https://www.sqlite.org/howtocorrupt.html §2.2)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        file = bool(path) and path != ":memory:"
+        key = str(Path(path).resolve()) if file else ""
+        if key in _SQLITE_ENGINES:
+            return _SQLITE_ENGINES[key]
+        if file:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         eng = create_engine(url, connect_args={"timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)
+        if file:
+            _SQLITE_ENGINES[key] = eng
         return eng
     return create_engine(url, pool_pre_ping=True)
 
