@@ -97,13 +97,16 @@ def busy_loans(lines: pl.DataFrame, as_of: date) -> pl.Series:
 def balances_step(day: Day) -> Day:
     """Outstanding, overdue and paid per component, accrued-not-due, next instalment, payoff."""
     lines = day.lines if isinstance(day.lines, pl.DataFrame) else day.lines.collect()
-    found = balances(day.loans, lines, day.as_of)
-    if day.moved is not None and day.moved.height:
-        # the advanced loans' own figures, from their new lines, replace those of the old
-        ids = day.moved["loan_id"].unique().implode()
-        mine = pl.col("loan_id").is_in(ids)
-        fresh = balances(day.loans.filter(mine), day.moved, day.as_of)
-        found = found.filter(~mine).merge_sorted(fresh.select(found.columns), key="loan_id")
+    if day.moved is None or not day.moved.height:
+        return _with(day, balances(day.loans, lines, day.as_of))
+    # the advanced loans' figures from their new lines, the others' from theirs (when most
+    # loans were advanced, as on a night of carried rows, the rest are few)
+    mine = pl.col("loan_id").is_in(day.moved["loan_id"].unique().implode())
+    found = balances(day.loans.filter(mine), day.moved, day.as_of)
+    rest = day.loans.filter(~mine)
+    if rest.height:
+        others = balances(rest, lines.filter(~mine), day.as_of)
+        found = others.merge_sorted(found.select(others.columns), key="loan_id")
     return _with(day, found)
 
 

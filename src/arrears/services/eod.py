@@ -160,7 +160,10 @@ def _local_chunk(db: Engine, mirror: Mirror, chunk: Chunk, nxt: str | None, as_o
     book = view.loans([*BOOK_COLUMNS, "rounding"])
     mask, rows = quiet(book, yesterday, as_of)
     loans, lines, replayed = _as_stood(db, *view.rows(~mask), as_of)
-    fresh = _computed(as_of, loans, lines, yesterday, rules, order, on_step)
+    # the stage step looks up yesterday's stage of the loans computed, not of all
+    before_them = yesterday.select("loan_id", "stage", "dpd").filter(
+        pl.col("loan_id").is_in(loans["loan_id"].implode()))
+    fresh = _computed(as_of, loans, lines, before_them, rules, order, on_step)
     if not mask.any():
         return fresh, replayed, 0
     earned = accrued_by_row(*view.per_line(EARNING_COLUMNS), book["rounding"], as_of)
