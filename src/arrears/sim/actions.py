@@ -103,6 +103,8 @@ class BaselinePolicy:
     name = "baseline"
 
     def actions(self, day: date, view: pl.DataFrame) -> pl.DataFrame:
+        if not view.height:
+            return pl.DataFrame(schema=ACTIONS_SCHEMA)
         dpd = pl.col("dpd")
         promise_open = pl.col("promise_on").is_not_null() & (pl.col("promise_on") >= day)
         calm = ~pl.col("disputed")

@@ -255,6 +255,18 @@ class ResponseSpec(_Model):
         return self
 
 
+class PricingSpec(_Model):
+    """Private lenders (民间借贷) are capped at 4 × the 1-year LPR; most price under it."""
+
+    private_rate: tuple[Decimal, Decimal]  # nominal rate of private, individual, P2P lenders
+    private_over_cap_share: float = Prob  # ... except this share, priced as the product
+
+    @model_validator(mode="after")
+    def _check(self) -> PricingSpec:
+        _range(self.private_rate, "private_rate")
+        return self
+
+
 class VintageSpec(_Model):
     monthly_growth: float = Field(ge=-0.5, le=1)  # disbursements grow by this each month
     last_disbursement_margin_days: int = Field(ge=0)  # no new loans this close to the end
@@ -270,6 +282,7 @@ class SimConfig(_Model):
     products: list[ProductSpec] = Field(min_length=1)
     actions: dict[str, ActionSpec]
     response: ResponseSpec
+    pricing: PricingSpec
     vintages: VintageSpec
 
     @model_validator(mode="after")

@@ -138,6 +138,10 @@ def _terms(cfg: SimConfig, b: Borrowers, rng: np.random.Generator, owner: Ints,
             clo, chi = p.collateral_ratio
             coll[at] = (principal[at] * rng.uniform(clo, chi, m) // 10_000 * 10_000).astype(
                 np.int64)
+    private = np.isin(out["lender"].astype(str), ["private", "individual", "p2p"])
+    private &= rng.random(n) >= cfg.pricing.private_over_cap_share
+    plo, phi = (int(r * 10_000) for r in cfg.pricing.private_rate)
+    rate = np.where(private, rng.integers(plo, phi + 1, n), rate)
     upfront = principal * out["upfront"].astype(np.int64) // 100
     period = np.searchsorted(np.array(periods), out["period"].astype(str))
     lender = np.searchsorted(np.array(LENDERS), out["lender"].astype(str),
@@ -156,7 +160,7 @@ def loan_ids(prefix: str, n: int) -> pl.Series:
 def rate_text(rate_bp: Ints) -> pl.Series:
     """Basis points as the contract's decimal fraction text (2150 -> "0.2150")."""
     bp = pl.Series(np.asarray(rate_bp, dtype=np.int64))
-    return pl.select(pl.concat_str(pl.lit("0."), bp.cast(pl.String).str.zfill(4))).to_series()
+    return "0." + bp.cast(pl.String).str.zfill(4)
 
 
 def schedule_input(cfg: SimConfig, loans: Loans, ids: pl.Series) -> pl.DataFrame:
@@ -175,10 +179,14 @@ def schedule_input(cfg: SimConfig, loans: Loans, ids: pl.Series) -> pl.DataFrame
 def yuan_text(fen: Ints) -> pl.Series:
     """Fen as decimal yuan text with two decimals (12345 -> "123.45"); never negative here."""
     f = pl.Series(np.asarray(fen, dtype=np.int64))
-    return pl.select(pl.concat_str((f // 100).cast(pl.String), pl.lit("."),
-                                   (f % 100).cast(pl.String).str.zfill(2))).to_series()
+    return (f // 100).cast(pl.String) + "." + (f % 100).cast(pl.String).str.zfill(2)
 
 
+LOAN_COLUMNS = ("loan_id", "borrower_id", "lender_type", "principal", "currency", "annual_rate",
+                "repayment_method", "term_count", "period", "disbursed_on",
+                "contract_signed_on", "upfront_fee", "penalty_rate_multiplier", "grace_days",
+                "late_fee_fixed", "lender_name", "contract_no", "product_name", "collateral",
+                "collateral_value")
 LENDER_NAMES = {"consumer-finance": "星河消费金融有限公司", "microloan": "星河小额贷款有限公司",
                 "bank": "星河银行股份有限公司", "licensed": "星河融资担保有限公司",
                 "private": "星河投资咨询有限公司", "individual": "个人出借人",
@@ -190,6 +198,8 @@ def loan_rows(cfg: SimConfig, loans: Loans, rows: Ints, ids: pl.Series,
               borrower_ids: pl.Series) -> pl.DataFrame:
     """The loans file of the ingestion data contract for the loans at ``rows``; the product's
     name and any collateral ride along as extra columns (ignored by ingestion)."""
+    if not len(rows):
+        return pl.DataFrame(schema=dict.fromkeys(LOAN_COLUMNS, pl.String))
     prod = loans.product[rows]
     n = len(rows)
     disb = pl.Series(loans.disbursed[rows].astype("datetime64[D]")).dt.strftime("%Y-%m-%d")
@@ -211,7 +221,7 @@ def loan_rows(cfg: SimConfig, loans: Loans, rows: Ints, ids: pl.Series,
         pl.Series("grace_days", loans.grace[rows]).cast(pl.String),
         yuan_text(loans.late_fee[rows]).alias("late_fee_fixed"),
         pick([LENDER_NAMES[x] + "(模拟)" for x in LENDERS], loans.lender[rows], "lender_name"),
-        pl.select(pl.concat_str(pl.lit("HT-"), lid)).to_series().alias("contract_no"),
+        ("HT-" + lid).alias("contract_no"),
         pick([p.zh for p in cfg.products], prod, "product_name"),
         where(has_coll, pick([p.collateral or "" for p in cfg.products], prod)).alias(
             "collateral"),

@@ -9,9 +9,9 @@ settle early; the ledger takes the payments; at month ends the ground truth is s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import date
+from functools import cached_property, partial
 
 import numpy as np
 import numpy.typing as npt
@@ -20,11 +20,11 @@ import polars as pl
 from arrears.sim import ability as ab_chain
 from arrears.sim.actions import ACTION_KINDS, BaselinePolicy, Policy, checked_actions
 from arrears.sim.behaviour import InPlay, Paid, decide, effective_segment, in_play, settlements
-from arrears.sim.config import SEGMENTS, SimConfig, load_config
+from arrears.sim.config import SimConfig, load_config
 from arrears.sim.ledger import ACTIVE, CANCELLED, PENDING
 from arrears.sim.loans import loan_rows
 from arrears.sim.outreach import NEVER, Context, Memory, Reached, new_day, resolve
-from arrears.sim.people import borrower_rows, day_of, where
+from arrears.sim.people import borrower_rows, day_of
 from arrears.sim.profiles import profile_rows
 from arrears.sim.records import contact_rows, empty_contacts, payment_rows
 from arrears.sim.response import Curves
@@ -36,16 +36,30 @@ from arrears.sim.world import World, build_world
 Ints = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
 class SimDay:
     """What one simulated day produced, in the platform's shapes (strings, as files hold
-    them): loans disbursed that day, payments received (value date = that day), and the
-    outcomes of the lender's contacts."""
+    them): ``loans`` disbursed that day, ``payments`` received (value date = that day), and
+    ``contacts``, the outcomes of the lender's actions. The frames are built when first read,
+    so a run that only needs the ground truth does not pay for formatting."""
 
-    day: date
-    loans: pl.DataFrame
-    payments: pl.DataFrame
-    contacts: pl.DataFrame
+    def __init__(self, day: date, loans: Callable[[], pl.DataFrame],
+                 payments: Callable[[], pl.DataFrame], contacts: Callable[[], pl.DataFrame],
+                 counts: tuple[int, int, int]) -> None:
+        self.day = day
+        self._make = (loans, payments, contacts)
+        self.n_loans, self.n_payments, self.n_contacts = counts
+
+    @cached_property
+    def loans(self) -> pl.DataFrame:
+        return self._make[0]()
+
+    @cached_property
+    def payments(self) -> pl.DataFrame:
+        return self._make[1]()
+
+    @cached_property
+    def contacts(self) -> pl.DataFrame:
+        return self._make[2]()
 
 
 class Simulation:
@@ -115,15 +129,19 @@ class Simulation:
         became = led.start_day(d)
         self.truth.due[became] += led.sched_total[led.next_line[became] - 1]
         play = self._in_play(d, level)
-        new_loans = self._disburse(k, play)
-        contacts = self._act(d, day, k, play, level)
-        paid = self._pay(d, k, play, level)
-        for p in paid:
-            self.truth.paid[p.loans] += p.amount
+        new = self._disburse(k, play)
+        reached = self._act(d, day, k, play)
+        paid = self._merge(self._pay(d, k, play, level))
+        self.truth.paid[paid.loans] += paid.amount
+        self._payments[paid.loans] += 1
         self.memory.promise_day[self.memory.promise_day <= d] = NEVER
         if d in self._ends:
             self.truth.close_month(w, d, level)
-        return SimDay(day, new_loans, self._payment_rows(day, paid), contacts)
+        return SimDay(
+            day, partial(loan_rows, cfg, w.loans, new, w.loan_id, w.borrower_id),
+            partial(payment_rows, day, paid, w.loan_id, self._payments[paid.loans]),
+            partial(self._contact_rows, day, *reached) if reached else empty_contacts,
+            (len(new), len(paid.loans), len(reached[0].loan) if reached else 0))
 
     def _in_play(self, d: int, level: npt.NDArray[np.float64]) -> InPlay:
         w, led = self.world, self.world.ledger
@@ -135,7 +153,7 @@ class Simulation:
         return InPlay(loans, raw, owing & (raw == 0), ~owing, seg,
                       level[owner] ** self.curves.power[seg])
 
-    def _disburse(self, k: int, play: InPlay) -> pl.DataFrame:
+    def _disburse(self, k: int, play: InPlay) -> Ints:
         w, led = self.world, self.world.ledger
         cand = np.arange(self._bounds[k], self._bounds[k + 1])
         cand = cand[led.status[cand] == PENDING]
@@ -144,16 +162,19 @@ class Simulation:
         ok = ~overdue[w.loans.borrower[cand]]
         led.status[cand[ok]] = ACTIVE
         led.status[cand[~ok]] = CANCELLED
-        return loan_rows(self.config, w.loans, cand[ok], w.loan_id, w.borrower_id)
+        out: Ints = cand[ok]
+        return out
 
-    def _act(self, d: int, day: date, k: int, play: InPlay,
-             level: npt.NDArray[np.float64]) -> pl.DataFrame:
-        w = self.world
+    def _act(self, d: int, day: date, k: int,
+             play: InPlay) -> tuple[Reached, Ints, Ints] | None:
+        """The policy's actions resolved, with what the contact rows need (amounts promised
+        as owed now, times of day), or None when the policy did nothing."""
+        w, led = self.world, self.world.ledger
         view = lender_view(w, self.memory, play, d)
         answer = self.policy.actions(day, view)
         acts = checked_actions(answer, view, self.policy.name)
         if not acts.height:
-            return empty_contacts()
+            return None
         keys = pl.DataFrame({"loan_id": view["loan_id"], "_i": np.arange(view.height)})
         kinds = {a: i for i, a in enumerate(ACTION_KINDS)}
         rows = acts.join(keys, on="loan_id").with_columns(
@@ -169,16 +190,15 @@ class Simulation:
         ctx = Context(play.seg[at], play.ability[at], w.contacts.mobile_dead_from[owner] > d,
                       w.contacts.app_active[owner], self._third[owner],
                       w.ability.state[owner] != ab_chain.NORMAL)
-        reached = resolve(self.config, self.memory, loan, kind, ctx, d, u, v)
-        return self._contact_rows(day, reached, u, play, at)
-
-    def _contact_rows(self, day: date, r: Reached, u: npt.NDArray[np.float64],
-                      play: InPlay, at: Ints) -> pl.DataFrame:
-        w, led = self.world, self.world.ledger
+        r = resolve(self.config, self.memory, loan, kind, ctx, d, u, v)
         full = self.memory.promise_full[r.loan]
         promised = np.where(full, led.owed_due(r.loan), led.owed_oldest(r.loan))
         seconds = (9 * 3600 + (u * 7_919 % 1) * 11 * 3600).astype(np.int64)
-        del play, at
+        return r, seconds, promised
+
+    def _contact_rows(self, day: date, r: Reached, seconds: Ints,
+                      promised: Ints) -> pl.DataFrame:
+        w = self.world
         return contact_rows(self.config, day, r, seconds, w.prefix, w.loan_id, w.borrower_id,
                             w.loans.borrower, promised)
 
@@ -196,17 +216,10 @@ class Simulation:
         led.pay(settled.loans, settled.amount, d)
         return [paid, settled]
 
-    def _payment_rows(self, day: date, paid: list[Paid]) -> pl.DataFrame:
+    @staticmethod
+    def _merge(paid: list[Paid]) -> Paid:
+        """One day's payments in loan order (at most one per loan)."""
         loans = np.concatenate([p.loans for p in paid])
         order = np.argsort(loans, kind="stable")
-        merged = Paid(*(np.concatenate([getattr(p, f) for p in paid])[order]
-                        for f in ("loans", "amount", "channel", "seconds")))
-        self._payments[merged.loans] += 1
-        return payment_rows(day, merged, self.world.loan_id, self._payments[merged.loans])
-
-
-def segment_names() -> list[str]:
-    return [s.value for s in SEGMENTS]
-
-
-__all__ = ["SimDay", "Simulation", "where"]
+        return Paid(*(np.concatenate([getattr(p, f) for p in paid])[order]
+                      for f in ("loans", "amount", "channel", "seconds")))

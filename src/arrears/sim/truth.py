@@ -41,7 +41,7 @@ class Truth:
         month_start = int(np.datetime64(month, "M").astype("datetime64[D]").astype(np.int64))
         keep = (led.status == ACTIVE) | ((led.status == CLOSED) & (closed_on >= month_start))
         idx = np.flatnonzero(keep)
-        raw, dpd = led.dpd(idx, d + 1)
+        raw, dpd = led.dpd(idx, d)  # as end-of-day for d counts them: lines due before d
         self.loan_months.append(pl.DataFrame({
             "loan_id": w.loan_id.gather(idx), "borrower_id": w.borrower_id.gather(
                 loans.borrower[idx]),
