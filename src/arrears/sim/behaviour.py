@@ -79,7 +79,7 @@ def decide(cfg: SimConfig, curves: Curves, led: Ledger, mem: Memory, p: InPlay,
     amt_rng = stream(seed, Stream.AMOUNT, day_index)
     ut, uf = amt_rng.random(n)[who], amt_rng.random(n)[who]
     amount = _amount(cfg, led, who, p.seg[pays], level[pays], p.upcoming[pays],
-                     p.raw[pays], ut, uf, promised[pays], mem.promise_full[who])
+                     p.raw[pays], ut, uf, promised[pays], mem.promise_full[who], d)
     card = auto_debit[who] & p.due_today[pays] & curves.card[p.seg[pays]]
     ok = amount > 0
     return _stamped(who[ok], amount[ok], card[ok], seed, day_index, n)
@@ -87,7 +87,7 @@ def decide(cfg: SimConfig, curves: Curves, led: Ledger, mem: Memory, p: InPlay,
 
 def _amount(cfg: SimConfig, led: Ledger, who: Ints, seg: Ints, level: Floats,
             upcoming: Bools, raw: Ints, ut: Floats, uf: Floats, promised: Bools,
-            promise_full: Bools) -> Ints:
+            promise_full: Bools, d: int) -> Ints:
     owed, oldest = led.owed_due(who), led.owed_oldest(who)
     full_share = np.array([cfg.segments[s].full_share for s in SEGMENTS])[seg]
     inst_share = np.array([cfg.segments[s].instalment_share for s in SEGMENTS])[seg]
@@ -99,7 +99,17 @@ def _amount(cfg: SimConfig, led: Ledger, who: Ints, seg: Ints, level: Floats,
     chosen = np.where(ut < p_full, owed, np.where(ut < p_full + inst_share, oldest, part))
     chosen = np.where(promised, np.where(promise_full, owed, oldest), chosen)
     chosen = np.where(raw == 0, owed, chosen)  # on the due date: what is due
-    return np.where(upcoming, led.next_instalment(who), chosen)
+    # paying the next instalment early: when it would cover the payoff (the last one), the
+    # app asks for the payoff instead (Art. 677: interest for the days used)
+    early = np.minimum(led.next_instalment(who), _payoff_or_max(led, who, upcoming, d))
+    out: Ints = np.where(upcoming, early, chosen)
+    return out
+
+
+def _payoff_or_max(led: Ledger, who: Ints, upcoming: Bools, d: int) -> Ints:
+    payoff = np.full(len(who), np.iinfo(np.int64).max, dtype=np.int64)
+    payoff[upcoming] = led.payoff_after_due(who[upcoming], d)
+    return payoff
 
 
 def settlements(cfg: SimConfig, led: Ledger, segment: Ints, product: Ints,

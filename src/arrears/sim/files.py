@@ -8,6 +8,7 @@ lender's application data, and — apart — the ground truth.
     days/YYYY-MM-DD/contact_outcomes.csv
     truth/borrower_months.parquet              latent state — never read by the platform
     truth/loan_months.parquet
+    truth/instalments.parquet                  every instalment and the day it was cleared
     manifest.json                              seed, sizes, config digest, counts
 
 Same seed, sizes, policy and config: byte-identical files (nothing records the wall clock).
@@ -44,6 +45,7 @@ class SimFiles:
     profiles: Path
     truth_borrowers: Path
     truth_loans: Path
+    truth_instalments: Path
     manifest: Path
     daily: Path | None
     counts: dict[str, int]
@@ -123,6 +125,7 @@ def write_simulation(folder: Path, config: SimConfig | None = None, *, seed: int
     bm, lm = sim.ground_truth()
     bm.write_parquet(folder / "truth" / "borrower_months.parquet")
     lm.write_parquet(folder / "truth" / "loan_months.parquet")
+    sim.instalments().write_parquet(folder / "truth" / "instalments.parquet")
     counts = {"borrowers": people.height, "loans": loans.rows, "payments": payments.rows,
               "contacts": n_contacts, "candidate_loans": sim.loans_total}
     manifest = folder / "manifest.json"
@@ -134,7 +137,8 @@ def write_simulation(folder: Path, config: SimConfig | None = None, *, seed: int
     return SimFiles(folder, folder / "borrowers.csv", loans.path, payments.path,
                     contacts_path, folder / "borrower_profiles.parquet",
                     folder / "truth" / "borrower_months.parquet",
-                    folder / "truth" / "loan_months.parquet", manifest,
+                    folder / "truth" / "loan_months.parquet",
+                    folder / "truth" / "instalments.parquet", manifest,
                     folder / "days" if daily else None, counts)
 
 

@@ -115,7 +115,8 @@ def instalment_frame(w: World) -> pl.DataFrame:
     cleared = led.settled[rows]
     monthly = np.array([p == "month" for p in loans.periods])[loans.period[who]]
     return pl.DataFrame({
-        "loan_id": w.loan_id.gather(who), "n": n.astype(np.int32),
+        "loan_id": w.loan_id.gather(who), "borrower_id": w.borrower_id.gather(loans.borrower[who]),
+        "n": n.astype(np.int32),
         "due_on": pl.Series(led.due[rows].astype("datetime64[D]")).cast(pl.Date),
         "principal": led.sched_pri[rows], "total": led.sched_total[rows],
         "cleared_on": where(cleared < NEVER, pl.Series(
