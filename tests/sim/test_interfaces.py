@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from arrears.contract.outcomes import ACTIONS, CHANNELS, OUTCOME_FIELDS
+from arrears.contract.validate import check
 from arrears.sim import (
     VIEW_SCHEMA,
     BaselinePolicy,
@@ -18,7 +20,8 @@ from arrears.sim import (
     Simulation,
     load_config,
 )
-from arrears.sim.actions import checked_actions
+from arrears.sim.actions import ACTION_KINDS, checked_actions
+from arrears.sim.config import Channel
 
 
 class Recorder:
@@ -37,11 +40,18 @@ class Recorder:
 def test_a_policy_sees_the_lenders_view_only_and_its_actions_are_recorded() -> None:
     policy = Recorder()
     sim = Simulation(seed=2, borrowers=400, start=date(2025, 3, 1), days=90, policy=policy)
-    sent = sum(day.contacts.filter(pl.col("action") == "sms").height for day in sim)
+    contacts = pl.concat([day.contacts for day in sim])
+    sent = contacts.filter(pl.col("action") == "sms").height
+    assert check(contacts, OUTCOME_FIELDS).bad.height == 0  # receipts follow the contract
     view = pl.concat(policy.views)
     assert dict(view.schema) == VIEW_SCHEMA  # no segment, no ability: the lender cannot see
     assert view.filter(pl.col("dpd") > 0).height == sent > 0
     assert view["days_to_due"].max() <= 3  # nothing beyond the early window  # type: ignore
+
+
+def test_the_receipts_vocabulary_is_the_simulators() -> None:
+    assert ACTION_KINDS == ACTIONS
+    assert tuple(c.value for c in Channel) == CHANNELS
 
 
 def test_the_baseline_reminds_the_day_before_and_escalates() -> None:

@@ -8,6 +8,7 @@ from arrears.cli import book, calc, loan, payment, product, report, rules
 from arrears.cli.demo import demo
 from arrears.cli.eod import eod
 from arrears.cli.ingest import ingest
+from arrears.cli.simulate import simulate
 
 app = typer.Typer(
     name="arrears",
@@ -20,6 +21,7 @@ app.add_typer(calc.app, name="calc", help="Calculators: schedules, APR, legal ca
 app.add_typer(rules.app, name="rules", help="Rule packs: LPR fixings, operator overlay (规则包).")
 app.command("demo")(demo)
 app.command("ingest")(ingest)
+app.command("simulate")(simulate)
 app.command("eod")(eod)
 app.add_typer(loan.app, name="loan", help="One loan: show, waive, write off (借据).")
 app.add_typer(payment.app, name="payment", help="Post or reverse a payment (还款).")

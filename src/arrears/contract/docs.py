@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from arrears.contract.fields import CONTRACTS, KEYS, Kind
+from arrears.contract.fields import CONTRACTS, KEYS, Field, Kind
+from arrears.contract.outcomes import OUTCOME_FIELDS, OUTCOME_KEY
 
 KIND_TEXT = {
     Kind.ID: "id — 1–64 of letters, digits, `- _ . :`",
@@ -50,22 +51,40 @@ disbursement, or one the loan cannot take, is quarantined with the engine's reas
 """
 
 
+OUTCOMES_INTRO = """
+## Contact outcomes (触达回执) — not ingested yet
+
+Key: `contact_id`. One row per collection action taken: the channel's delivery receipt and
+what the borrower said. `arrears simulate` writes it (`contact_outcomes.parquet`, and
+`contact_outcomes.csv` per day); `arrears ingest` does not take it yet — the collections issue
+will. Defined in `src/arrears/contract/outcomes.py`.
+"""
+
+
+def _table(fields: tuple[Field, ...]) -> list[str]:
+    out = ["| field | 中文 | required | type | meaning | example | default |",
+           "|---|---|---|---|---|---|---|"]
+    for f in fields:
+        kind_text = KIND_TEXT[f.kind]
+        if f.choices:
+            kind_text += " " + ", ".join(f"`{c}`" for c in f.choices)
+        if f.low is not None or f.high is not None:
+            kind_text += f" ({f.low}–{f.high})"
+        out.append(f"| `{f.name}` | {f.zh} | {'yes' if f.required else 'no'} | {kind_text} "
+                   f"| {f.en} | `{f.example}` | {'' if f.default is None else f.default} |")
+    return out
+
+
 def render() -> str:
     out = [HEADER]
     titles = {"borrowers": "Borrowers (借款人)", "loans": "Loans (借据)",
               "payments": "Payments (还款流水)"}
     for kind, fields in CONTRACTS.items():
         out.append(f"\n## {titles[kind]}\n\nKey: `{KEYS[kind]}`.\n")
-        out.append("| field | 中文 | required | type | meaning | example | default |")
-        out.append("|---|---|---|---|---|---|---|")
-        for f in fields:
-            kind_text = KIND_TEXT[f.kind]
-            if f.choices:
-                kind_text += " " + ", ".join(f"`{c}`" for c in f.choices)
-            if f.low is not None or f.high is not None:
-                kind_text += f" ({f.low}–{f.high})"
-            out.append(f"| `{f.name}` | {f.zh} | {'yes' if f.required else 'no'} | {kind_text} "
-                       f"| {f.en} | `{f.example}` | {'' if f.default is None else f.default} |")
+        out.extend(_table(fields))
+    assert OUTCOME_FIELDS[0].name == OUTCOME_KEY
+    out.append(OUTCOMES_INTRO)
+    out.extend(_table(OUTCOME_FIELDS))
     return "\n".join(out) + "\n"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from arrears.contract.outcomes import OUTCOMES, STATUSES
 from arrears.sim.actions import ACTION_KINDS
 from arrears.sim.config import SEGMENTS, Channel, Segment, SimConfig
 
@@ -24,13 +25,11 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 NEVER = np.iinfo(np.int32).max
 LONG_AGO = -(10**6)
-STATUSES = ("delivered", "answered", "third_party", "no_answer", "not_reached",
-            "invalid_number", "app_inactive")
 STATUS_ZH = ("已送达", "本人接通", "第三方接通", "未接听", "未触达", "空号/停机", "未开通推送")
-OUTCOMES = ("none", "ptp", "dispute", "complaint", "plan_accepted", "refused")
 OUTCOME_ZH = ("无", "承诺还款", "异议", "投诉", "接受方案", "拒绝还款")
-DELIVERED, ANSWERED, THIRD, NO_ANSWER, NOT_REACHED, INVALID, APP_OFF = range(7)
-NONE, PTP, DISPUTE, COMPLAINT, PLAN_OK, REFUSED = range(6)
+# indices into contract.outcomes.STATUSES and OUTCOMES (the receipts' vocabulary)
+DELIVERED, ANSWERED, THIRD, NO_ANSWER, NOT_REACHED, INVALID, APP_OFF = range(len(STATUSES))
+NONE, PTP, DISPUTE, COMPLAINT, PLAN_OK, REFUSED = range(len(OUTCOMES))
 RECENT_HALF_LIFE = 30.0  # days over which earlier reaches count towards fatigue
 
 

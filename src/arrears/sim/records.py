@@ -9,11 +9,12 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from arrears.contract.outcomes import OUTCOME_FIELDS, OUTCOMES, STATUSES
 from arrears.sim.actions import ACTION_KINDS
 from arrears.sim.behaviour import CHANNELS, Paid
 from arrears.sim.config import SimConfig
 from arrears.sim.loans import pick, yuan_text
-from arrears.sim.outreach import NEVER, OUTCOME_ZH, OUTCOMES, STATUS_ZH, STATUSES, Reached
+from arrears.sim.outreach import NEVER, OUTCOME_ZH, STATUS_ZH, Reached
 
 Ints = npt.NDArray[np.int64]
 
@@ -71,9 +72,7 @@ def contact_rows(cfg: SimConfig, day: date, r: Reached, seconds: Ints, prefix: s
     ]) if n else empty_contacts()
 
 
-CONTACT_COLUMNS = ("contact_id", "loan_id", "borrower_id", "contacted_at", "action",
-                   "action_zh", "channel", "target", "status", "status_zh", "outcome",
-                   "outcome_zh", "ptp_date", "ptp_amount", "cost")
+CONTACT_COLUMNS = tuple(f.name for f in OUTCOME_FIELDS)
 
 
 def empty_contacts() -> pl.DataFrame:
