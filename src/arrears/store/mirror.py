@@ -164,7 +164,7 @@ class ChunkView:
     def rows(self, take: npt.NDArray[np.bool_]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """``(loans, lines)`` of the loans at the True places of ``take`` (over the chunk's
         loans in loan order), as ``Mirror.load`` gives them."""
-        out = []
+        out, at = [], []
         for (loans, lines), rows in zip((self.base, self.delta), self._rows(), strict=True):
             pick = np.zeros(len(rows), dtype=np.bool_)
             ok = rows >= 0
@@ -172,9 +172,17 @@ class ChunkView:
             n = loans[LINES_N].to_numpy()
             out.append((loans.filter(pl.Series(pick)),
                         lines.filter(pl.Series(np.repeat(pick, n)))))
-        if self.order is None:
+            at.append(rows[pick])
+        if self.order is None or not out[1][0].height:
             return out[0]
-        return _overlay(out[0], out[1])
+        # the two parts hold other loans: put them in loan order by where each stands
+        order = np.argsort(np.concatenate(at), kind="stable")
+        loans = pl.concat([out[0][0], out[1][0]], rechunk=True)
+        n = loans[LINES_N].to_numpy()
+        first = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+        line_order = _ranges(first[order], n[order])
+        return (loans.gather(order),
+                pl.concat([out[0][1], out[1][1]], rechunk=True).gather(line_order))
 
     def _rows(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """For the base's rows and the delta's: each one's row in loan order (−1: left out)."""
@@ -184,6 +192,15 @@ class ChunkView:
         at = np.full(nb + self.delta[0].height, -1, dtype=np.int64)
         at[self.order] = np.arange(len(self.order), dtype=np.int64)
         return at[:nb], at[nb:]
+
+
+def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The positions ``starts[i] … starts[i] + lengths[i] − 1``, range after range."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return shift + np.arange(total, dtype=np.int64)
 
 
 def _order(base: pl.Series, delta: pl.Series) -> npt.NDArray[np.int64] | None:
@@ -392,7 +409,9 @@ def _store_delta(m: Mirror, c: Chunk, loans: pl.DataFrame, lines: pl.DataFrame) 
     _write(m.folder, f"{c.name}.delta.lines", lines)
     out = replace(c, delta=loans.height)
     view = m.view(out)
-    n_lines = int(view.per_line(["loan_id"])[0].height)
+    counts = [part[0][LINES_N].to_numpy() for part in (view.base, view.delta)]
+    n_lines = sum(int(n[rows >= 0].sum()) for n, rows in zip(counts, view._rows(),
+                                                                strict=True))
     return replace(out, loans=view.height, lines=n_lines)
 
 
