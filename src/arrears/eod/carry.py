@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from arrears.eod.balances import by_loan
 from arrears.eod.compact import BUSY_FROM
 from arrears.eod.steps import months_on_book
 
@@ -38,12 +37,11 @@ def quiet(book: pl.DataFrame, yesterday: pl.DataFrame,
     """Which loans of ``book`` (``BOOK_COLUMNS``, in loan order) carry their row over from
     ``yesterday`` (``YESTERDAY_COLUMNS`` of the snapshot of ``as_of`` − 1, in loan order), and
     the row of each of those there."""
-    y = yesterday.select(*YESTERDAY_COLUMNS)
-    if book["loan_id"].equals(y["loan_id"]):  # the usual night: the same loans, row for row
-        both = pl.concat([book.select(*BOOK_COLUMNS), y.drop("loan_id")], how="horizontal")
-        both = both.with_row_index("row")
-    else:
-        both = by_loan(book.select(*BOOK_COLUMNS), y.with_row_index("row"))
+    row = _rows_before(book["loan_id"], yesterday["loan_id"])
+    there = row >= 0
+    y = yesterday.select(*YESTERDAY_COLUMNS[1:]).gather(np.where(there, row, 0))
+    both = pl.concat([book.select(*BOOK_COLUMNS), y], how="horizontal").with_columns(
+        row=pl.Series(row), _there=pl.Series(there))
     nothing_due = pl.col("next_due_on").is_null() | (pl.col("next_due_on") > as_of)
     # yesterday's row came from the stored state, not from a replay: a loan whose state
     # stands at or past today stood past yesterday (on a backfill, or a payment posted ahead),
@@ -51,8 +49,25 @@ def quiet(book: pl.DataFrame, yesterday: pl.DataFrame,
     ok = ((pl.col("loan_version") == pl.col("version")) & (pl.col("accrued_through") < as_of)
           & (pl.col(BUSY_FROM).is_null() | (pl.col(BUSY_FROM) > as_of))
           & ~pl.col("stage").is_in(["cured", "settled"]) & nothing_due)
-    mask = both.select(ok.fill_null(False)).to_series().to_numpy()
-    return mask, both["row"].filter(pl.Series(mask)).cast(pl.Int64).to_numpy()
+    mask = both.select((pl.col("_there") & ok).fill_null(False)).to_series().to_numpy()
+    return mask, row[mask]
+
+
+def _rows_before(book: pl.Series, before: pl.Series) -> npt.NDArray[np.int64]:
+    """The row in ``before`` of each loan id of ``book`` (−1: none), both sorted. On the
+    usual night the loans are yesterday's, row for row, with the day's new loans after them;
+    otherwise each of yesterday's ids is looked up by binary search (no hash join)."""
+    n = len(before)
+    if len(book) >= n and book.head(n).equals(before):
+        return np.concatenate([np.arange(n, dtype=np.int64),
+                               np.full(len(book) - n, -1, dtype=np.int64)])
+    at = book.search_sorted(before, side="left").to_numpy().astype(np.int64)
+    found = at < len(book)
+    found[found] = book.gather(at[found]).to_numpy() == before.filter(
+        pl.Series(found)).to_numpy()
+    row = np.full(len(book), -1, dtype=np.int64)
+    row[at[found]] = np.flatnonzero(found)
+    return row
 
 
 def assemble(yesterday: pl.DataFrame, kept_ids: pl.Series, kept_rows: npt.NDArray[np.int64],
