@@ -118,6 +118,8 @@ class Simulation:
 
     def step(self) -> SimDay:
         """Simulate the next day."""
+        if self._next >= self.days:
+            raise ValueError(f"the simulation has run all its {self.days} days")
         k = self._next
         self._next += 1
         w, cfg, led = self.world, self.config, self.world.ledger
