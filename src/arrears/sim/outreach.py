@@ -93,9 +93,9 @@ def resolve(cfg: SimConfig, mem: Memory, loan: Ints, kind: Ints, ctx: Context, d
     specs = [cfg.actions[a] for a in ACTION_KINDS]
     channel = np.array([list(Channel).index(s.channel) for s in specs])[kind]
     reach_p = np.array([s.reach for s in specs])[kind]
-    hit = u < reach_p
-    ch = [list(Channel).index(c) for c in Channel]
-    sms, app, voice, agent, letter, visit, court, plan = ch
+    hit = u < reach_p  # letters, visits and court service need nothing but the reach
+    sms, app, voice, agent, plan = (list(Channel).index(c) for c in (
+        Channel.SMS, Channel.APP, Channel.VOICE, Channel.AGENT, Channel.PLAN))
     alive = ctx.mobile_alive
     status = np.where(hit, DELIVERED, NOT_REACHED)
     status = np.where((channel == sms) & ~alive, INVALID, status)
@@ -109,7 +109,6 @@ def resolve(cfg: SimConfig, mem: Memory, loan: Ints, kind: Ints, ctx: Context, d
     outcome = _outcomes(cfg, mem, loan, kind, status, reached, ctx, v)
     promise = np.where(outcome == PTP, d + _ptp_days(cfg, v), NEVER)
     _remember(cfg, mem, loan, kind, status, reached, outcome, promise, ctx, d, v)
-    del letter, visit, court
     return Reached(loan, kind, status, outcome, promise)
 
 
