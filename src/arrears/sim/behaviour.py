@@ -94,7 +94,9 @@ def _amount(cfg: SimConfig, led: Ledger, who: Ints, seg: Ints, level: Floats,
     # a borrower short of money is less likely to clear everything at once
     p_full = full_share * np.minimum(1.0, level / 0.6)
     lo, hi = cfg.response.partial_fraction
-    part = (oldest * (lo + uf * (hi - lo))).astype(np.int64) // 100 * 100
+    # the share is drawn as a float; the amount is integer fen, whole yuan, never above owed
+    per_mille = np.round((lo + uf * (hi - lo)) * 1000).astype(np.int64)
+    part = oldest * per_mille // 1000 // 100 * 100
     part = np.where(part < 100, oldest, part)
     chosen = np.where(ut < p_full, owed, np.where(ut < p_full + inst_share, oldest, part))
     chosen = np.where(promised, np.where(promise_full, owed, oldest), chosen)

@@ -136,8 +136,8 @@ def _terms(cfg: SimConfig, b: Borrowers, rng: np.random.Generator, owner: Ints,
         auto[at] = rng.random(m) < p.auto_debit_share
         if p.collateral_ratio is not None:
             clo, chi = p.collateral_ratio
-            coll[at] = (principal[at] * rng.uniform(clo, chi, m) // 10_000 * 10_000).astype(
-                np.int64)
+            per_mille = np.round(rng.uniform(clo, chi, m) * 1000).astype(np.int64)
+            coll[at] = principal[at] * per_mille // 1000 // 10_000 * 10_000  # whole 100s
     private = np.isin(out["lender"].astype(str), ["private", "individual", "p2p"])
     private &= rng.random(n) >= cfg.pricing.private_over_cap_share
     plo, phi = (int(r * 10_000) for r in cfg.pricing.private_rate)
