@@ -25,10 +25,10 @@ How the pieces fit (docs/simulator.md has the model and its calibration)::
 Use from Python::
 
     from datetime import date
-    from arrears.sim import BaselinePolicy, Simulation, load_config, write_simulation
+    from arrears.sim import BaselinePolicy, load_config, simulate, write_simulation
 
-    sim = Simulation(load_config(), seed=1, borrowers=20_000, start=date(2025, 7, 1),
-                     days=365, policy=BaselinePolicy())
+    sim = simulate(load_config(), seed=1, borrowers=20_000, start=date(2025, 7, 1),
+                   days=365, policy=BaselinePolicy())     # a Simulation
     people = sim.borrowers()              # the borrowers file, every borrower
     for day in sim:                       # SimDay: day, loans, payments, contacts (frames)
         ...                               # e.g. ingest day.loans and day.payments, run eod
@@ -51,7 +51,7 @@ from arrears.sim.actions import (
 )
 from arrears.sim.config import ConfigError, Segment, SimConfig, load_config
 from arrears.sim.files import SimFiles, write_simulation
-from arrears.sim.simulation import SimDay, Simulation
+from arrears.sim.simulation import SimDay, Simulation, simulate
 
 __all__ = [
     "ACTION_KINDS",
@@ -69,5 +69,6 @@ __all__ = [
     "SimFiles",
     "Simulation",
     "load_config",
+    "simulate",
     "write_simulation",
 ]

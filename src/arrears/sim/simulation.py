@@ -225,3 +225,12 @@ class Simulation:
         order = np.argsort(loans, kind="stable")
         return Paid(*(np.concatenate([getattr(p, f) for p in paid])[order]
                       for f in ("loans", "amount", "channel", "seconds")))
+
+
+def simulate(config: SimConfig | None = None, *, seed: int = 1, borrowers: int = 20_000,
+             start: date = date(2025, 7, 1), days: int = 365,
+             policy: Policy | None = None) -> Simulation:
+    """A simulated lender, ready to run: iterate it for its ``SimDay``s (see ``Simulation``)."""
+    return Simulation(config, seed=seed, borrowers=borrowers, start=start, days=days,
+                      policy=policy)
+
