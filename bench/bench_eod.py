@@ -187,7 +187,7 @@ def book_changes(home: Path, n: int, share: float, seed: int, night: int) -> int
     stride = n // k
     # the booked ids follow the mirror's L######## pattern, spread over it
     pl.read_csv(lo).with_columns(loan_id=pl.format("L{}", (
-        pl.col("loan_id").str.slice(1).cast(pl.Int64) * stride + night * stride // 2)
+        pl.col("loan_id").str.slice(1).cast(pl.Int64) * stride + night * 7919 % stride)
         .cast(pl.String).str.zfill(8))).write_csv(lo)
     url = f"sqlite:///{home / 'arrears.db'}"
     ingest_paths([b, lo], make_engine(url), Settings(home=home, database_url=url),

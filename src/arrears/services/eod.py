@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -274,10 +275,20 @@ class _Partition:
         (self.tmp / RUN_FILE).write_text(json.dumps(config))
         self.hash = hashlib.sha256()
         self.summaries: list[pl.DataFrame] = []
-        self.loans = 0
+        self.loans = self.parts = 0
+        # a part is written while the next chunk is worked out (the writer holds no lock
+        # Python needs); one write at a time keeps the parts, and the digest, in order
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eod-part")
+        self._writing: Future[None] | None = None
 
     def add(self, snap: pl.DataFrame) -> None:
-        f = self.tmp / f"part-{len(self.summaries):05d}.parquet"
+        if self._writing is not None:
+            self._writing.result()  # at most one part waits: memory stays two chunks
+        f = self.tmp / f"part-{self.parts:05d}.parquet"
+        self.parts += 1
+        self._writing = self._writer.submit(self._write, f, snap)
+
+    def _write(self, f: Path, snap: pl.DataFrame) -> None:
         # as_of is the partition key (hive style), not a column of the file
         # zstd level 1: a third smaller than lz4 for a little more time; kept for years
         snap.drop("as_of").write_parquet(f, compression="zstd", compression_level=1,
@@ -287,6 +298,9 @@ class _Partition:
         self.loans += snap.height
 
     def close(self) -> tuple[Path, str, pl.DataFrame]:
+        if self._writing is not None:
+            self._writing.result()
+        self._writer.shutdown()
         old = self.final.with_name(f".{self.final.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if self.final.exists():

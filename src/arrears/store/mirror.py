@@ -227,15 +227,19 @@ def _order(base: pl.Series, delta: pl.Series) -> npt.NDArray[np.int64] | None:
 
 def _overlay(base: tuple[pl.DataFrame, pl.DataFrame],
              delta: tuple[pl.DataFrame, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The base with the delta's loans' rows in place of its own (both sorted by loan)."""
+    """The base with the delta's loans' rows in place of its own (both sorted by loan, both
+    with ``LINES_N``): one gather for the loans and one for the lines, by position."""
     if delta[0].is_empty():
         return base
-    ids = delta[0]["loan_id"].implode()
-    loans = base[0].filter(~pl.col("loan_id").is_in(ids)).merge_sorted(
-        delta[0].select(base[0].columns).cast(base[0].schema), key="loan_id")
-    lines = base[1].filter(~pl.col("loan_id").is_in(ids)).merge_sorted(
-        delta[1].select(base[1].columns).cast(base[1].schema), key="loan_id")
-    return loans, lines
+    order = _order(base[0]["loan_id"], delta[0]["loan_id"])
+    assert order is not None
+    loans = pl.concat([base[0], delta[0].select(base[0].columns).cast(base[0].schema)],
+                      rechunk=True)
+    n = loans[LINES_N].to_numpy()
+    first = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    lines = pl.concat([base[1], delta[1].select(base[1].columns).cast(base[1].schema)],
+                      rechunk=True)
+    return loans.gather(order), lines.gather(_ranges(first[order], n[order]))
 
 
 def _read_file(path: Path) -> pl.DataFrame:
@@ -298,8 +302,7 @@ def _update(b: Bulk, m: Mirror, changed: pl.Series, refold: date | None) -> Mirr
             chunks.append(_store_delta(m, c, *delta))
             continue
         base = m.view_base(c)
-        loans, lines = _overlay((base[0].drop(LINES_N), base[1]),
-                                (delta[0].drop(LINES_N), delta[1]))
+        loans, lines = _overlay(base, delta)
         if refold is not None:
             loans, lines = compact(loans, lines, refold)
         chunks.append(write_chunk(m.folder, replace(c, delta=0), loans, lines))
