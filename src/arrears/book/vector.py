@@ -70,7 +70,7 @@ _D30, _ACT_ACT = _BASES.index(DayCount.D30_360), _BASES.index(DayCount.ACT_ACT)
 _FRACTION_DEN = np.array([{DayCount.ACT_ACT: 365 * 366}.get(b, b.year_days) for b in _BASES],
                          dtype=np.int64)
 _MAX_DATE = date(9999, 12, 31)
-_INT128, _INT64 = pl.Int128(), pl.Int64()
+_INT128 = pl.Int128()
 
 
 def rounding_code(mode: Rounding) -> int:
@@ -535,23 +535,37 @@ _INT64_SAFE = 2**62
 
 def _rated(amount: Ints, num: Ints, fnum: Ints, den: Ints, fden: Ints, mode: Ints) -> Ints:
     """``schedule.interest_for`` on arrays: amount × (num/den) × (fnum/fden), rounded."""
-    frame = pl.DataFrame({"a": amount, "n": num, "f": fnum, "d": den, "fd": fden, "m": mode})
-    if not len(frame):
+    if not len(amount):
         return np.zeros(0, dtype=np.int64)
-    top = int(amount.max()) * int(np.abs(num).max()) * int(np.abs(fnum).max())
-    wide = max(top, int(den.max()) * int(fden.max())) >= _INT64_SAFE  # exact Python ints
-    dtype = _INT128 if wide else _INT64
-    return _div_round_staged(frame.lazy().select(
-        num=pl.col("a").cast(dtype) * pl.col("n") * pl.col("f"),
-        den=pl.col("d").cast(dtype) * pl.col("fd"),
+    top = int(np.abs(amount).max()) * int(np.abs(num).max()) * int(np.abs(fnum).max())
+    if max(top, int(den.max()) * int(fden.max())) < _INT64_SAFE:
+        return _div_round_int64(amount * num * fnum, den * fden, mode)
+    frame = pl.DataFrame({"a": amount, "n": num, "f": fnum, "d": den, "fd": fden, "m": mode})
+    return _div_round_staged(frame.lazy().select(  # exact Python-int bounds: Int128 needed
+        num=pl.col("a").cast(_INT128) * pl.col("n") * pl.col("f"),
+        den=pl.col("d").cast(_INT128) * pl.col("fd"),
         mode="m",
-    ), dtype)
+    ), _INT128)
 
 
 def _even_split(amount: Ints, parts: Ints, mode: Ints) -> Ints:
-    """``div_round(amount, parts, mode)`` on arrays."""
-    frame = pl.LazyFrame({"num": amount, "den": parts, "mode": mode})
-    return _div_round_staged(frame, _INT64)
+    """``div_round(amount, parts, mode)`` on arrays (an amount of fen fits the NumPy path)."""
+    return _div_round_int64(amount, parts, mode)
+
+
+def _div_round_int64(num: Ints, den: Ints, mode: Ints) -> Ints:
+    """``div_round`` row by row in NumPy, for |num| and den below ``_INT64_SAFE`` (twice a
+    remainder then stays in Int64). One pass, no query plan: a day's batch of a hundred loans
+    would otherwise pay Polars' fixed cost per period, more than the arithmetic itself."""
+    q = np.floor_divide(num, den)  # as divmod in div_round: 0 <= r < den
+    r = num - q * den
+    twice = 2 * r
+    half_up, half_even = mode == _HALF_UP, mode == _HALF_EVEN
+    tie_up = (half_up & (num >= 0)) | (half_even & ((q & 1) != 0))
+    up = ((mode == _CEILING) | ((mode == _UP) & (num >= 0)) | ((mode == _DOWN) & (num < 0))
+          | ((half_up | half_even) & ((twice > den) | ((twice == den) & tie_up))))
+    out: Ints = q + ((r != 0) & up)
+    return out
 
 
 def _div_round_staged(frame: pl.LazyFrame, dtype: pl.DataType) -> Ints:
@@ -564,6 +578,8 @@ def _div_round_staged(frame: pl.LazyFrame, dtype: pl.DataType) -> Ints:
 
 
 _HALF = [rounding_code(Rounding.HALF_UP), rounding_code(Rounding.HALF_EVEN)]
+_HALF_UP, _HALF_EVEN, _CEILING, _UP, _DOWN = (rounding_code(m) for m in (
+    Rounding.HALF_UP, Rounding.HALF_EVEN, Rounding.CEILING, Rounding.UP, Rounding.DOWN))
 _AWAY = [rounding_code(Rounding.UP), rounding_code(Rounding.CEILING)]
 
 
