@@ -245,6 +245,9 @@ def _days(column: pl.Series) -> Ints:
     return out.astype(np.int64)
 
 
+_PARSE_WHOLE = 10_000  # loans; see _Terms.rates
+
+
 class _Terms:
     """What the rules need of each loan's terms, coded as arrays (loan row order)."""
 
@@ -268,8 +271,12 @@ class _Terms:
     def rates(self, who: Ints) -> tuple[Ints, Ints, Ints, Ints]:
         """Penalty rate per day and late-fee rate of each loan in ``who`` as exact fractions:
         (pen_num, pen_den, late_num, late_den), pen_den including the basis' year days (as
-        ``LoanEngine``). Parsed for the loans asked about, unless that is most of the book."""
-        if self._rates is None and len(who) * 4 < self._loans.height:
+        ``LoanEngine``). Parsed for the loans asked about, unless that is most of the book
+        or the book is small: below ``_PARSE_WHOLE`` loans, parsing them all costs what
+        parsing a few does (the plans' fixed cost), and the next call (late fees after the
+        daily accrual) is then free."""
+        if (self._rates is None and len(who) * 4 < self._loans.height
+                and self._loans.height >= _PARSE_WHOLE):
             few, back = np.unique(who, return_inverse=True)
             return tuple(x[back] for x in _rates_of(self._loans[few]))  # type: ignore[return-value]
         if self._rates is None:
