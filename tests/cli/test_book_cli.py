@@ -132,14 +132,3 @@ def test_bad_option_values_are_refused_clearly(workspace_env: Path) -> None:
     assert code == 2 and "--as-of must be YYYY-MM-DD" in out
     code, out = run("loan", "show", "NOPE", "--as-of", "2025-01-01")
     assert code == 1 and "no loan NOPE" in out
-
-
-def test_demo_runs_end_to_end_and_reconciles(workspace_env: Path) -> None:
-    code, out = run("demo", "--size", "60", "--json")
-    assert code == 0, out
-    body = json.loads(out)
-    assert body["reconciled"] is True
-    assert body["loans"] >= 60
-    assert sum(b["loans"] for b in body["buckets"]) == body["by_status"].get("active", 0)
-    code, again = run("demo", "--size", "60", "--json")  # the same seed again: idempotent
-    assert json.loads(again)["ingest"][2]["new"] == 0

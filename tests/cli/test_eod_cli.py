@@ -1,4 +1,4 @@
-"""``arrears eod`` as an operator runs it, on the demo's sample book: JSON, the gap refusal,
+"""``arrears eod`` as an operator runs it, on a short demo's book: JSON, the gap refusal,
 backfills, and a run killed with SIGKILL at random moments then run again — it ends in exactly
 the state of a clean run."""
 
@@ -25,8 +25,8 @@ def run(*args: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def test_eod_over_the_sample_book(workspace_env: Path) -> None:
-    code, out = run("demo", "--json", "--size", "150")
+def test_eod_over_the_demo_book(workspace_env: Path) -> None:
+    code, out = run("demo", "--json", "--size", "150", "--days", "20")
     assert code == 0, out
     code, out = run("eod", "--as-of", "2026-07-01", "--json")
     assert code == 0, out
@@ -55,10 +55,10 @@ def _eod(home: Path, day: str) -> subprocess.Popen[str]:
 
 
 def test_a_run_killed_at_any_moment_ends_as_a_clean_run(workspace_env: Path) -> None:
-    code, out = run("demo", "--json", "--size", "150")
+    code, out = run("demo", "--json", "--size", "150", "--days", "20")
     assert code == 0, out
-    loans = sorted({r.split(",")[0] for r in next(
-        (workspace_env / "demo").glob("*/loans.csv")).read_text().splitlines()[1:]})
+    loans = sorted({r.split(",")[0] for r in (
+        workspace_env / "demo" / "simulation" / "loans.csv").read_text().splitlines()[1:]})
     rng = random.Random(7)
     for i in range(3):
         # a payment since the last run: the killed run is bringing the mirror up to date

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-from arrears.book.buckets import BucketTable
+from arrears.book.buckets import BucketTable, bucket_columns
 from arrears.money import fmt
 from arrears.rules import load_pack
 from arrears.services.reconcile import _fetch
@@ -50,11 +50,12 @@ def portfolio_summary(engine: Engine, as_of: date, snap: pl.DataFrame,
     s.by_status = dict(snap.group_by("status").len().sort("status").iter_rows())
     active = snap.filter(pl.col("status") == "active")
     s.outstanding = int(active["outstanding_total"].sum())
-    dpd = active["dpd"].to_list()
-    for bucket, owed in zip((table.of(d) for d in dpd), active["outstanding_total"],
-                            strict=True):
-        s.buckets[bucket][0] += 1
-        s.buckets[bucket][1] += owed
+    name, _, _ = bucket_columns(pl.col("dpd"), table)
+    counted = active.group_by(name).agg(pl.len(), pl.col("outstanding_total").sum())
+    for bucket, loans, owed in counted.iter_rows():
+        if bucket is None:  # as table.of refuses it
+            raise ValueError(f"{loans} active loan(s) with a negative or missing dpd")
+        s.buckets[bucket] = [int(loans), int(owed)]
     with engine.connect() as conn:
         row = _fetch(conn, "SELECT COALESCE(SUM(cash), 0), COALESCE(SUM(penalty), 0) "
                            "FROM journal WHERE kind IN ('payment', 'recovery')")[0]
