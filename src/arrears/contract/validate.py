@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 
@@ -152,10 +153,32 @@ def check(frame: pl.DataFrame, fields: Sequence[Field]) -> Checked:
     Rows are numbered from 1 unless the frame already carries its own ``_row`` numbers."""
     df = frame if ROW in frame.columns else frame.with_row_index(ROW, offset=1)
     missing_cols = [f.name for f in fields if f.required and f.name not in df.columns]
+    if missing_cols:
+        reason = "missing column(s): " + ", ".join(missing_cols)
+        bad = df.with_columns(pl.lit(missing_cols[0]).alias("_field"),
+                              pl.lit(reason).alias("_reason"))
+        return Checked(df.clear().select(ROW), bad)
+    typed, errors = _expressions(tuple(fields), frozenset(df.columns))
+    probs = df.select(pl.col(ROW), pl.concat_list(errors).list.drop_nulls().alias("_p"))
+    flagged = probs.filter(pl.col("_p").list.len() > 0)
+    bad_rows = df.join(flagged, on=ROW).with_columns(
+        pl.col("_p").list.first().str.split(":").list.first().alias("_field"),
+        pl.col("_p").list.join("; ").alias("_reason"),
+    ).drop("_p")
+    good = df.filter(~pl.col(ROW).is_in(flagged[ROW].implode())).select(pl.col(ROW), *typed)
+    return Checked(good, bad_rows)
+
+
+@lru_cache(maxsize=64)
+def _expressions(fields: tuple[Field, ...],
+                 columns: frozenset[str]) -> tuple[tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+    """The typed value and the error text of every field, given the columns a file has.
+    Built once per layout: a file of a few rows (a day's payments) otherwise spends more
+    time composing these few hundred expressions than evaluating them."""
     typed: list[pl.Expr] = []
     errors: list[pl.Expr] = []
     for f in fields:
-        if f.name not in df.columns:
+        if f.name not in columns:
             if f.required:
                 continue
             raw = pl.lit(f.default, dtype=pl.String)
@@ -174,19 +197,7 @@ def check(frame: pl.DataFrame, fields: Sequence[Field]) -> Checked:
         errors.append(pl.when(err.is_not_null()).then(
             pl.concat_str(pl.lit(f.name + ": "), err,
                           pl.lit(" (got "), _shown(f, raw), pl.lit(")"))).alias(f.name))
-    if missing_cols:
-        reason = "missing column(s): " + ", ".join(missing_cols)
-        bad = df.with_columns(pl.lit(missing_cols[0]).alias("_field"),
-                              pl.lit(reason).alias("_reason"))
-        return Checked(df.clear().select(ROW), bad)
-    probs = df.select(pl.col(ROW), pl.concat_list(errors).list.drop_nulls().alias("_p"))
-    flagged = probs.filter(pl.col("_p").list.len() > 0)
-    bad_rows = df.join(flagged, on=ROW).with_columns(
-        pl.col("_p").list.first().str.split(":").list.first().alias("_field"),
-        pl.col("_p").list.join("; ").alias("_reason"),
-    ).drop("_p")
-    good = df.filter(~pl.col(ROW).is_in(flagged[ROW].implode())).select(pl.col(ROW), *typed)
-    return Checked(good, bad_rows)
+    return tuple(typed), tuple(errors)
 
 
 def _shown(f: Field, raw: pl.Expr) -> pl.Expr:
