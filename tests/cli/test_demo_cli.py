@@ -78,6 +78,7 @@ def test_the_demo_runs_the_platform_day_by_day(workspace_env: Path) -> None:
                                    ).scalar_one()
         assert reconcile(conn, replay_sample=200).ok
     assert runs == [(start + timedelta(days=i), "done") for i in range(61)]
+    assert body["eod"]["replayed"] == 0  # no day saw a later day's data: nothing backfilled
 
     # the book holds what the simulator disbursed; every row ingested, none quarantined
     assert n_loans == made["loans"] == body["simulated"]["loans"] == body["loans"]

@@ -90,7 +90,8 @@ def summary_json(r: DemoResult, removed: list[Path], home: Path,
                     "duplicate": t.duplicate, "quarantined": t.quarantined,
                     "over_cap": t.over_cap, "problems": t.problems}
                    for t in r.ingest.values()],
-        "eod": {"days": r.eod_days, "loans": e.loans, "carried": e.carried,
+        "eod": {"days": r.eod_days, "replayed": r.eod_replayed, "loans": e.loans,
+                "carried": e.carried,
                 "snapshot": str(e.path), "digest": e.digest},
         **book,
         "overdue": {"loans": sum(v[0] for v in overdue),
@@ -109,6 +110,11 @@ def summary_json(r: DemoResult, removed: list[Path], home: Path,
 
 def _text(v: Any) -> str | None:
     return None if v is None else str(v)
+
+
+def _money(v: str) -> str:
+    """Yuan for people: thousands separated (JSON keeps the plain decimal)."""
+    return f"{Decimal(v):,.2f}"
 
 
 def _pct(v: str | None) -> str:
@@ -152,21 +158,23 @@ def _print_ingest(body: dict[str, Any]) -> None:
         for problem in r["problems"]:
             console.print(f"[yellow]{problem}[/yellow]", highlight=False)
     console.print(f"end-of-day 日终: {e['days']} days, {e['loans']:,} loans on the last "
-                  f"({e['carried']:,} carried over 沿用前日)", highlight=False)
+                  f"({e['carried']:,} carried over 沿用前日), {e['replayed']} replayed 重算",
+                  highlight=False)
 
 
 def _print_book(body: dict[str, Any]) -> None:
     b = Table("bucket 账龄", "loans 笔数", "outstanding 未还余额 (CNY)",
               title=f"book on {body['as_of']} 贷款余额分布")
     for row in body["buckets"]:
-        b.add_row(row["bucket"], f"{row['loans']:,}", row["outstanding"])
+        b.add_row(row["bucket"], f"{row['loans']:,}", _money(row["outstanding"]))
     console.print(b)
     o = body["overdue"]
     console.print(f"book 贷款: {body['loans']:,} loans, principal disbursed 放款本金 "
-                  f"{body['disbursed']} CNY; outstanding 未还 {body['outstanding']} CNY, of "
-                  f"which overdue (M1+) 逾期 {o['outstanding']} CNY in {o['loans']:,} loans; "
-                  f"collected 已回收 {body['collected']} CNY (penalty 罚息 "
-                  f"{body['collected_penalty']})", highlight=False)
+                  f"{_money(body['disbursed'])} CNY; outstanding 未还 "
+                  f"{_money(body['outstanding'])} CNY, of which overdue (M1+) 逾期 "
+                  f"{_money(o['outstanding'])} CNY in {o['loans']:,} loans; collected 已回收 "
+                  f"{_money(body['collected'])} CNY (penalty 罚息 "
+                  f"{_money(body['collected_penalty'])})", highlight=False)
 
 
 def _print_roll(body: dict[str, Any]) -> None:
@@ -190,5 +198,5 @@ def _print_contacts(body: dict[str, Any]) -> None:
               "cost 成本 (CNY)", title="the simulator's collection contacts 模拟催收触达")
     for c in body["contacts"]:
         t.add_row(f"{c['channel']} {c['channel_zh']}", f"{c['actions']:,}",
-                  f"{c['reached']:,}", f"{c['promises']:,}", c["cost"])
+                  f"{c['reached']:,}", f"{c['promises']:,}", _money(c["cost"]))
     console.print(t)

@@ -110,6 +110,7 @@ class DemoResult:
     simulated: dict[str, int]  # the simulator's counts: borrowers, loans, payments, contacts
     ingest: dict[str, IngestTotals]
     eod_days: int
+    eod_replayed: int  # loans replayed because their state was past the day: 0, day by day
     last_eod: EodResult
     book: PortfolioSummary
     roll: RollRateReport | None  # None for a demo within one calendar month
@@ -150,7 +151,7 @@ def run_demo(db: Engine, settings: Settings, plan: DemoPlan, clock: Clock,
                "end_of_day": nightly.eod_s, "summary": time.perf_counter() - t,
                "waiting": feed.waited, "total": time.perf_counter() - began}
     result = DemoResult(plan, folder, feed.done.counts, nightly.totals, nightly.days,
-                        nightly.last, book, roll, contacts, rec, seconds)
+                        nightly.replayed, nightly.last, book, roll, contacts, rec, seconds)
     write_manifest(settings, _manifest(settings, plan, clock(), "done"))
     return result
 
@@ -165,7 +166,7 @@ class _Nightly:
         self.pack = load_pack("CN", settings.rules_dir)
         self.totals = {k: IngestTotals(k) for k in ("borrowers", "loans", "payments")}
         self.ingest_s = self.eod_s = 0.0
-        self.days = 0
+        self.days = self.replayed = 0  # replays: loans whose state was past the day (none)
         self.last: EodResult | None = None
 
     def ingest(self, paths: list[Path]) -> None:
@@ -183,6 +184,7 @@ class _Nightly:
         self.last = run_eod(self.db, self.settings, day, self.clock(), pack=self.pack)
         self.eod_s += time.perf_counter() - t
         self.days += 1
+        self.replayed += self.last.replayed
 
 
 def _roll(settings: Settings, plan: DemoPlan) -> RollRateReport | None:
