@@ -179,13 +179,12 @@ def _expressions(fields: tuple[Field, ...],
     errors: list[pl.Expr] = []
     for f in fields:
         if f.name not in columns:
-            if f.required:
-                continue
-            raw = pl.lit(f.default, dtype=pl.String)
-        else:
-            raw = pl.col(f.name).cast(pl.String)
-            if f.default is not None:
-                raw = pl.when(_blank(raw)).then(pl.lit(f.default)).otherwise(raw)
+            if not f.required:
+                typed.append(_absent(f))
+            continue
+        raw = pl.col(f.name).cast(pl.String)
+        if f.default is not None:
+            raw = pl.when(_blank(raw)).then(pl.lit(f.default)).otherwise(raw)
         value, err = _parse(f, raw)
         blank = _blank(raw)
         if f.required:
@@ -198,6 +197,19 @@ def _expressions(fields: tuple[Field, ...],
             pl.concat_str(pl.lit(f.name + ": "), err,
                           pl.lit(" (got "), _shown(f, raw), pl.lit(")"))).alias(f.name))
     return tuple(typed), tuple(errors)
+
+
+def _absent(f: Field) -> pl.Expr:
+    """An optional field the file does not have: its default (or null), typed as if read,
+    as a constant — checked here once, not on every row of every file."""
+    raw = pl.lit(f.default, dtype=pl.String)
+    value, err = _parse(f, raw)
+    blank = _blank(raw)
+    got = pl.select(pl.when(blank).then(None).otherwise(value).alias("v"),
+                    pl.when(blank).then(None).otherwise(err).cast(pl.String).alias("e"))
+    if got["e"][0] is not None:
+        raise AssertionError(f"the default of {f.name}, {f.default!r}, fails: {got['e'][0]}")
+    return pl.lit(got["v"][0], dtype=got["v"].dtype).alias(f.name)
 
 
 def _shown(f: Field, raw: pl.Expr) -> pl.Expr:
