@@ -135,25 +135,32 @@ def run_eod(db: Engine, settings: Settings, as_of: date, now: datetime,
         replayed = carried = 0
         before = partition(settings, as_of - timedelta(days=1))
         can_carry = carry and _made_as(before, config)
-        for i, chunk in enumerate(mirror.chunks):
-            nxt = mirror.chunks[i + 1].first if i + 1 < len(mirror.chunks) else None
-            snap, n, k = _local_chunk(db, mirror, chunk, nxt, as_of, rules, order, before,
-                                      can_carry, on_step if i == 0 else None)
-            replayed, carried = replayed + n, carried + k
-            out.add(snap)
+        firsts = [c.first for c in mirror.chunks]
+        bounds = list(zip(firsts, [*firsts[1:], None], strict=True))
+        columns = None if can_carry else ["loan_id", "stage", "dpd"]
+        # yesterday's rows of the next chunk are read while this one is worked out
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eod-read") as reader:
+            ahead = reader.submit(_read_day, before, *bounds[0], columns)
+            for i, chunk in enumerate(mirror.chunks):
+                yesterday = ahead.result()
+                if i + 1 < len(bounds):
+                    ahead = reader.submit(_read_day, before, *bounds[i + 1], columns)
+                snap, n, k = _local_chunk(db, mirror, chunk, as_of, rules, order, yesterday,
+                                          can_carry, on_step if i == 0 else None)
+                replayed, carried = replayed + n, carried + k
+                out.add(snap)
     path, digest, summary = out.close()
     _finish(db, as_of, out.loans, digest, summary, now)
     return EodResult(as_of, out.loans, replayed, mirror.changed, mirror.rebuilt, digest,
                      path, summary, carried if engine == "local" else 0)
 
 
-def _local_chunk(db: Engine, mirror: Mirror, chunk: Chunk, nxt: str | None, as_of: date,
-                 rules: DayRules, order: Sequence[str], before: Path, can_carry: bool,
+def _local_chunk(db: Engine, mirror: Mirror, chunk: Chunk, as_of: date, rules: DayRules,
+                 order: Sequence[str], yesterday: pl.DataFrame | None, can_carry: bool,
                  on_step: Callable[[str], None] | None) -> tuple[pl.DataFrame, int, int]:
     """A chunk's snapshot rows, the loans replayed and the rows carried over: the quiet loans'
-    rows from the day before (``eod.carry``), the others through the steps."""
-    yesterday = _read_day(before, chunk.first, nxt, None if can_carry else ["loan_id", "stage",
-                                                                             "dpd"])
+    rows from the day before (``eod.carry``; ``yesterday`` holds that day's rows of the chunk,
+    whole if ``can_carry``, else the stage step's columns), the others through the steps."""
     if not can_carry or yesterday is None:
         loans, lines, replayed = _as_stood(db, *mirror.load(chunk), as_of)
         return _computed(as_of, loans, lines, yesterday, rules, order, on_step), replayed, 0
